@@ -1,0 +1,78 @@
+"""The four staff roles (SPEC §1) as Django groups, and the permissions each one holds.
+
+A user may hold several roles: their rights are the union. Data migrations call `sync_roles`
+so that the groups in the database always match this table.
+"""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    SUPPORT = "support"
+    FINANCE = "finance"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+
+# Everyone who works here may read everything about a customer.
+_READ = [
+    "accounts.view_user",
+    "billing.view_customer",
+    "billing.view_plan",
+    "billing.view_price",
+    "billing.view_subscription",
+    "billing.view_invoice",
+    "billing.view_payment",
+    "billing.view_refund",
+    "billing.view_balancetransaction",
+    "billing.view_entitlementoverride",
+    "billing.view_action",
+    "billing.view_approvalrequest",
+    "billing.view_stripeevent",
+    "billing.view_policylimit",
+    "billing.view_reasoncode",
+    "support.view_ticket",
+    "support.view_note",
+]
+_WORK_TICKETS = ["support.work_ticket", "support.add_note"]
+_MONEY = ["billing.request_action", "billing.approve_action", "billing.export_data"]
+
+ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    Role.SUPPORT: [*_READ, *_WORK_TICKETS, "billing.request_action"],
+    Role.FINANCE: [*_READ, *_WORK_TICKETS, *_MONEY, "billing.view_audit_log"],
+    Role.ADMIN: [
+        *_READ,
+        *_WORK_TICKETS,
+        *_MONEY,
+        "billing.view_audit_log",
+        "billing.manage_policy",
+        "accounts.manage_staff",
+    ],
+    Role.AUDITOR: [*_READ, "billing.view_audit_log", "billing.export_data"],
+}
+
+
+def sync_roles(apps, schema_editor) -> None:
+    """Create the role groups and give each exactly the permissions of ROLE_PERMISSIONS."""
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after `migrate` finishes; the groups need them now.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, names in ROLE_PERMISSIONS.items():
+        wanted = []
+        for name in names:
+            app_label, codename = name.split(".")
+            try:
+                wanted.append(
+                    Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                )
+            except Permission.DoesNotExist:
+                raise LookupError(f"Role {role}: permission {name} does not exist.") from None
+        group, _ = Group.objects.get_or_create(name=role.value)
+        group.permissions.set(wanted)

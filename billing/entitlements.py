@@ -1,0 +1,51 @@
+"""A customer's effective entitlements: what their plan includes plus active overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from billing.models import Customer, Feature
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    feature: str
+    value: str
+    source: str
+
+    @property
+    def label(self) -> str:
+        return Feature(self.feature).label
+
+
+def effective_entitlements(customer: Customer, *, at: dt.datetime) -> list[Entitlement]:
+    """Plan entitlements of the live subscriptions, then overrides in force at `at` on top.
+
+    For a per-seat plan the seat count is the subscription's quantity.
+    """
+    found: dict[str, Entitlement] = {}
+    subscriptions = (
+        customer.subscriptions.live()
+        .select_related("price__plan")
+        .prefetch_related("price__plan__entitlements")
+        .order_by("created")
+    )
+    for subscription in subscriptions:
+        plan = subscription.price.plan
+        for included in plan.entitlements.all():
+            found[included.feature] = Entitlement(
+                included.feature, included.value, f"{plan.name} plan"
+            )
+        if plan.per_seat:
+            found[Feature.SEATS] = Entitlement(
+                Feature.SEATS, str(subscription.quantity), f"{plan.name} plan, seats bought"
+            )
+    for override in customer.entitlement_overrides.active(at).order_by("starts_at"):
+        found[override.feature] = Entitlement(
+            override.feature,
+            override.value,
+            f"Override until {override.expires_at:%Y-%m-%d %H:%M} UTC",
+        )
+    order = {feature: position for position, feature in enumerate(Feature.values)}
+    return sorted(found.values(), key=lambda entitlement: order[entitlement.feature])

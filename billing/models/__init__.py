@@ -1,0 +1,85 @@
+"""The billing domain's models, one module per concept."""
+
+from billing.models.actions import (
+    COMMITTED_STATES,
+    FINAL_STATES,
+    MONEY_KINDS,
+    Action,
+    ActionKind,
+    ActionState,
+    ApprovalDecision,
+    ApprovalRequest,
+    PolicyLimit,
+    ReasonCode,
+)
+from billing.models.catalog import (
+    BOOLEAN_FEATURES,
+    UNLIMITED,
+    Feature,
+    Interval,
+    Plan,
+    PlanEntitlement,
+    Price,
+    validate_feature_value,
+)
+from billing.models.customers import (
+    BalanceTransaction,
+    Customer,
+    CustomerKind,
+    CustomerStatus,
+    EntitlementOverride,
+)
+from billing.models.invoices import (
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
+from billing.models.stripe_events import StripeEvent
+from billing.models.subscriptions import (
+    LIVE_STATUSES,
+    PauseBehavior,
+    Subscription,
+    SubscriptionStatus,
+)
+
+__all__ = [
+    "BOOLEAN_FEATURES",
+    "COMMITTED_STATES",
+    "FINAL_STATES",
+    "LIVE_STATUSES",
+    "MONEY_KINDS",
+    "UNLIMITED",
+    "Action",
+    "ActionKind",
+    "ActionState",
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "BalanceTransaction",
+    "Customer",
+    "CustomerKind",
+    "CustomerStatus",
+    "EntitlementOverride",
+    "Feature",
+    "Interval",
+    "Invoice",
+    "InvoiceStatus",
+    "PauseBehavior",
+    "Payment",
+    "PaymentStatus",
+    "Plan",
+    "PlanEntitlement",
+    "PolicyLimit",
+    "Price",
+    "ReasonCode",
+    "Refund",
+    "RefundReason",
+    "RefundStatus",
+    "StripeEvent",
+    "Subscription",
+    "SubscriptionStatus",
+    "validate_feature_value",
+]

@@ -1,0 +1,225 @@
+"""Customers, their credit balance ledger and their entitlement overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce, Lower
+
+from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
+from billing.models.catalog import Feature
+from billing.models.fields import CurrencyField, currency_constraint, stripe_id_constraints
+from billing.money import Money
+
+
+class CustomerKind(models.TextChoices):
+    PERSONAL = "personal", "Personal account"
+    ORGANIZATION = "organization", "Organization"
+
+
+class CustomerStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DELINQUENT = "delinquent", "Delinquent"
+    CLOSED = "closed", "Closed"
+
+
+# Search by Stripe id: the prefix names the object, and so the column to look in.
+STRIPE_ID_LOOKUPS = {
+    "cus_": "stripe_customer_id",
+    "sub_": "subscriptions__stripe_subscription_id",
+    "in_": "invoices__stripe_invoice_id",
+    "ch_": "payments__stripe_charge_id",
+    "pi_": "payments__stripe_payment_intent_id",
+    "re_": "payments__refunds__stripe_refund_id",
+    "cbtxn_": "balance_transactions__stripe_balance_transaction_id",
+}
+_LAST4 = re.compile(r"\d{4}")
+_INVOICE_NUMBER = re.compile(r"[A-Za-z0-9]{3,}-\d{3,}")
+_DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
+
+
+class CustomerQuerySet(models.QuerySet):
+    def search(self, query: str):
+        """The one search box (SPEC §6): a Stripe id, card last4, invoice number, email,
+        email domain, name or handle. Every branch is served by an index."""
+        text = query.strip()
+        lowered = text.lower()
+        if not text:
+            return self.none()
+        for prefix, lookup in STRIPE_ID_LOOKUPS.items():
+            if text.startswith(prefix):
+                return self.filter(pk__in=Customer.objects.filter(**{lookup: text}).values("pk"))
+        if _LAST4.fullmatch(text):
+            return self.filter(
+                pk__in=Customer.objects.filter(payments__card_last4=text).values("pk")
+            )
+        if "@" in text:
+            return self.alias(email_ci=Lower("billing_email")).filter(email_ci__startswith=lowered)
+        matches = Q(name_ci__contains=lowered) | Q(handle_ci__startswith=lowered)
+        if _DOMAIN.fullmatch(lowered):
+            matches |= Q(domain_ci=lowered)
+        if _INVOICE_NUMBER.fullmatch(text):
+            matches |= Q(pk__in=Customer.objects.filter(invoices__number=text.upper()).values("pk"))
+        return self.alias(
+            name_ci=Lower("name"), handle_ci=Lower("handle"), domain_ci=Lower("email_domain")
+        ).filter(matches)
+
+    def with_balance(self):
+        """Annotate `balance_amount`: the balance ledger's sum (negative is credit, as Stripe)."""
+        return self.annotate(
+            balance_amount=Coalesce(
+                Sum("balance_transactions__amount"), 0, output_field=models.BigIntegerField()
+            )
+        )
+
+
+class Customer(models.Model):
+    """A personal account or an organization that pays us, mirrored to a Stripe customer."""
+
+    kind = models.CharField(max_length=12, choices=CustomerKind.choices)
+    name = models.CharField(max_length=200)
+    handle = models.CharField(max_length=100, help_text="The account's namespace, e.g. acme-corp.")
+    billing_email = models.EmailField()
+    email_domain = models.CharField(max_length=253, blank=True)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    currency = CurrencyField()
+    stripe_customer_id = models.CharField(max_length=255, null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
+    )
+    created = models.DateTimeField(help_text="When the account was opened.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = AuditedHistory()
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["name"]
+        constraints = [
+            *stripe_id_constraints("customer", "stripe_customer_id", "cus_"),
+            currency_constraint("customer"),
+            models.UniqueConstraint(Lower("handle"), name="customer_handle_unique_ci"),
+            models.CheckConstraint(
+                condition=Q(country=models.functions.Upper("country")),
+                name="customer_country_upper",
+            ),
+        ]
+        indexes = [
+            models.Index(Lower("billing_email"), name="customer_email_ci"),
+            models.Index(Lower("email_domain"), name="customer_domain_ci"),
+            models.Index(Lower("name"), name="customer_name_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.handle})"
+
+    def balance(self) -> Money:
+        """The customer's Stripe balance: negative is credit the customer may spend."""
+        total = self.balance_transactions.aggregate(total=Sum("amount"))["total"] or 0
+        return Money(total, self.currency)
+
+
+class BalanceTransactionQuerySet(AppendOnlyQuerySet):
+    def credits(self):
+        return self.filter(amount__lt=0, reverses__isnull=True)
+
+
+class BalanceTransaction(AppendOnlyModel):
+    """One entry of a customer's Stripe balance (a credit, a debit, or one applied to an invoice).
+
+    Stripe's sign: a negative amount is a credit to the customer. A credit reversal is a new
+    entry of the opposite sign pointing at the entry it reverses.
+    """
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="balance_transactions"
+    )
+    stripe_balance_transaction_id = models.CharField(max_length=255)
+    amount = models.BigIntegerField()
+    currency = CurrencyField()
+    type = models.CharField(max_length=40, default="adjustment")
+    description = models.CharField(max_length=350, blank=True)
+    ending_balance = models.BigIntegerField()
+    invoice = models.ForeignKey(
+        "billing.Invoice", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reverses = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
+    )
+    action = models.ForeignKey(
+        "billing.Action", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BalanceTransactionQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-created", "-id"]
+        constraints = [
+            *stripe_id_constraints("balancetransaction", "stripe_balance_transaction_id", "cbtxn_"),
+            currency_constraint("balancetransaction"),
+            models.CheckConstraint(
+                condition=~Q(amount=0), name="balancetransaction_amount_not_zero"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created"], name="balancetxn_customer_created")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_balance_transaction_id} {Money(self.amount, self.currency)}"
+
+
+class EntitlementOverrideQuerySet(models.QuerySet):
+    def active(self, at: dt.datetime):
+        """Overrides in force at `at`: started, not yet expired, not ended early."""
+        return self.filter(starts_at__lte=at, expires_at__gt=at).filter(
+            Q(ended_at__isnull=True) | Q(ended_at__gt=at)
+        )
+
+
+class EntitlementOverride(models.Model):
+    """A local grant on top of the plan, e.g. 10,000 build minutes for the rest of the month."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="entitlement_overrides"
+    )
+    feature = models.CharField(max_length=40, choices=Feature.choices)
+    value = models.CharField(max_length=20)
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Ended early, or expired.")
+    reason = models.TextField()
+    action = models.ForeignKey(
+        "billing.Action", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditedHistory()
+    objects = EntitlementOverrideQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("starts_at")),
+                name="entitlementoverride_expires_after_start",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["customer", "expires_at"], name="override_customer_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature} = {self.value} until {self.expires_at:%Y-%m-%d}"

@@ -1,0 +1,238 @@
+"""Invoices, payments (a Stripe payment intent and its charge) and the refund ledger."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
+
+from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
+from billing.models.customers import Customer
+from billing.models.fields import CurrencyField, currency_constraint, stripe_id_constraints
+from billing.models.subscriptions import Subscription
+from billing.money import Money
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def unpaid(self):
+        return self.filter(status=InvoiceStatus.OPEN, amount_remaining__gt=0)
+
+
+class Invoice(models.Model):
+    stripe_invoice_id = models.CharField(max_length=255)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    number = models.CharField(max_length=64, null=True, blank=True, help_text="Set when finalized.")
+    status = models.CharField(max_length=15, choices=InvoiceStatus.choices)
+    currency = CurrencyField()
+    subtotal = models.BigIntegerField()
+    total = models.BigIntegerField()
+    amount_due = models.BigIntegerField()
+    amount_paid = models.BigIntegerField(default=0)
+    amount_remaining = models.BigIntegerField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    due_date = models.DateTimeField(null=True, blank=True)
+    hosted_invoice_url = models.URLField(max_length=500, blank=True)
+    created = models.DateTimeField()
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = AuditedHistory()
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-created"]
+        constraints = [
+            *stripe_id_constraints("invoice", "stripe_invoice_id", "in_"),
+            currency_constraint("invoice"),
+            models.UniqueConstraint(fields=["number"], name="invoice_number_unique"),
+            models.CheckConstraint(
+                condition=Q(amount_due__gte=0, amount_paid__gte=0, amount_remaining__gte=0),
+                name="invoice_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_paid__lte=F("amount_due")),
+                name="invoice_paid_at_most_due",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=F("period_start")),
+                name="invoice_period_ends_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "-created"], name="invoice_customer_created")]
+
+    def __str__(self) -> str:
+        return self.number or self.stripe_invoice_id
+
+
+class PaymentStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    PENDING = "pending", "Pending"
+    FAILED = "failed", "Failed"
+
+
+class PaymentQuerySet(models.QuerySet):
+    def succeeded(self):
+        return self.filter(status=PaymentStatus.SUCCEEDED)
+
+    def with_refundable(self):
+        """Annotate `in_flight` (refund actions not yet answered by Stripe) and `refundable`.
+
+        refundable = amount − amount refunded − refunds in flight (SPEC §3).
+        """
+        from billing.models.actions import ActionKind, ActionState
+
+        in_flight = Coalesce(
+            Sum(
+                "actions__amount",
+                filter=Q(
+                    actions__kind=ActionKind.REFUND,
+                    actions__state__in=[ActionState.APPROVED, ActionState.EXECUTING],
+                ),
+            ),
+            0,
+            output_field=models.BigIntegerField(),
+        )
+        return self.annotate(in_flight=in_flight).annotate(
+            refundable=F("amount") - F("amount_refunded") - F("in_flight")
+        )
+
+
+class Payment(models.Model):
+    """A card payment: a Stripe payment intent and the charge that settled (or failed) it.
+
+    Only the brand and last four digits of the card are kept, never the number.
+    """
+
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True)
+    stripe_charge_id = models.CharField(max_length=255, null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    amount = models.BigIntegerField()
+    amount_refunded = models.BigIntegerField(default=0)
+    currency = CurrencyField()
+    status = models.CharField(max_length=10, choices=PaymentStatus.choices)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    failure_code = models.CharField(max_length=60, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = AuditedHistory()
+    objects = PaymentQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-created"]
+        constraints = [
+            *stripe_id_constraints("payment", "stripe_payment_intent_id", "pi_"),
+            *stripe_id_constraints("payment", "stripe_charge_id", "ch_"),
+            models.CheckConstraint(
+                condition=Q(stripe_payment_intent_id__isnull=False)
+                | Q(stripe_charge_id__isnull=False),
+                name="payment_has_a_stripe_id",
+            ),
+            currency_constraint("payment"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0, amount_refunded__lte=F("amount")),
+                name="payment_refunded_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded=0) | Q(status=PaymentStatus.SUCCEEDED),
+                name="payment_only_succeeded_refunded",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created"], name="payment_customer_created"),
+            models.Index(fields=["card_last4"], name="payment_card_last4"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_charge_id or self.stripe_payment_intent_id} {self.money}"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class RefundReason(models.TextChoices):
+    """Stripe's own refund reasons (ours, richer, are the action's reason code)."""
+
+    DUPLICATE = "duplicate", "Duplicate"
+    FRAUDULENT = "fraudulent", "Fraudulent"
+    REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by customer"
+
+
+class RefundQuerySet(AppendOnlyQuerySet):
+    def net_amount(self) -> int:
+        return self.aggregate(total=Sum("amount"))["total"] or 0
+
+
+class Refund(AppendOnlyModel):
+    """A refund of (part of) a payment: append-only.
+
+    A refund that later fails or is canceled at Stripe is not edited: a reversal row with the
+    opposite amount points at it, so the sum of a payment's rows is what was really refunded.
+    """
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    stripe_refund_id = models.CharField(max_length=255)
+    amount = models.BigIntegerField()
+    currency = CurrencyField()
+    status = models.CharField(max_length=10, choices=RefundStatus.choices)
+    reason = models.CharField(max_length=30, choices=RefundReason.choices, blank=True)
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversal"
+    )
+    action = models.ForeignKey(
+        "billing.Action", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RefundQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-created", "-id"]
+        constraints = [
+            # The reversal row carries the id of the refund it reverses.
+            *stripe_id_constraints(
+                "refund", "stripe_refund_id", "re_", unique_condition=Q(reverses__isnull=True)
+            ),
+            currency_constraint("refund"),
+            models.CheckConstraint(
+                condition=Q(reverses__isnull=True, amount__gt=0)
+                | Q(reverses__isnull=False, amount__lt=0),
+                name="refund_sign_matches_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["payment", "-created"], name="refund_payment_created")]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_refund_id} {Money(self.amount, self.currency)}"

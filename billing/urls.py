@@ -1,0 +1,14 @@
+"""Root URLs."""
+
+from django.urls import include, path
+
+from billing import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("approvals/", views.approvals, name="approvals"),
+    path("audit/", views.audit_log, name="audit_log"),
+    path("policy/", views.policy, name="policy"),
+    path("", include("accounts.urls")),
+    path("", include("support.urls")),
+]

@@ -1,0 +1,36 @@
+"""The navigation bar: the sections the signed-in user's roles may open, and nothing else."""
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class Section:
+    label: str
+    url_name: str
+    permission: str
+
+
+SECTIONS = [
+    Section("Customers", "customers", "billing.view_customer"),
+    Section("Tickets", "tickets", "support.view_ticket"),
+    Section("Approvals", "approvals", "billing.view_approvalrequest"),
+    Section("Audit log", "audit_log", "billing.view_audit_log"),
+    Section("Policy", "policy", "billing.view_policylimit"),
+    Section("Staff", "staff", "accounts.manage_staff"),
+]
+
+
+def navigation(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_sections": []}
+    current = request.path
+    sections = []
+    for section in SECTIONS:
+        if user.has_perm(section.permission):
+            url = reverse(section.url_name)
+            sections.append({"label": section.label, "url": url, "active": current.startswith(url)})
+    return {"nav_sections": sections, "user_roles": sorted(g.name for g in user.groups.all())}

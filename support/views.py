@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.access import staff_view
+from billing.entitlements import effective_entitlements
+from billing.models import Action, ApprovalRequest, Customer, Payment, Refund
+from support.models import Ticket, TicketStatus
+
+SEARCH_LIMIT = 50
+
+
+@staff_view("billing.view_customer")
+@require_GET
+def home(request: HttpRequest) -> TemplateResponse:
+    user = request.user
+    now = timezone.now()
+    context = {"now": now}
+    if user.has_perm("support.work_ticket"):
+        context["my_tickets"] = (
+            Ticket.objects.unsolved().assigned_to(user).select_related("customer")[:10]
+        )
+        context["unassigned_count"] = Ticket.objects.unsolved().unassigned().count()
+    if user.has_perm("billing.approve_action"):
+        context["waiting_count"] = ApprovalRequest.objects.waiting_for(user, now).count()
+    if user.has_perm("billing.request_action"):
+        context["my_pending_count"] = (
+            ApprovalRequest.objects.pending(now).filter(requested_by=user).count()
+        )
+    if user.has_perm("billing.view_audit_log"):
+        context["recent_actions"] = Action.objects.select_related("customer", "actor")[:10]
+    return TemplateResponse(request, "support/home.html", context)
+
+
+@staff_view("billing.view_customer")
+@require_GET
+def customers(request: HttpRequest) -> TemplateResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    results = (
+        Customer.objects.search(query).order_by("name", "id")[: SEARCH_LIMIT + 1]
+        if query
+        else Customer.objects.none()
+    )
+    results = list(results)
+    template = "support/customers.html"
+    if request.htmx:
+        template += "#results"
+    return TemplateResponse(
+        request,
+        template,
+        {
+            "query": query,
+            "results": results[:SEARCH_LIMIT],
+            "more": len(results) > SEARCH_LIMIT,
+        },
+    )
+
+
+@staff_view("billing.view_customer")
+@require_GET
+def customer(request: HttpRequest, customer_id: int) -> TemplateResponse:
+    customer = get_object_or_404(Customer.objects.with_balance(), pk=customer_id)
+    now = timezone.now()
+    payments = (
+        Payment.objects.filter(customer=customer)
+        .with_refundable()
+        .select_related("invoice")
+        .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("-created")))
+        .order_by("-created")[:50]
+    )
+    return TemplateResponse(
+        request,
+        "support/customer.html",
+        {
+            "customer": customer,
+            "subscriptions": customer.subscriptions.select_related("price__plan"),
+            "entitlements": effective_entitlements(customer, at=now),
+            "invoices": customer.invoices.order_by("-created")[:50],
+            "payments": payments,
+            "balance_transactions": customer.balance_transactions.order_by("-created", "-id")[:50],
+            "tickets": customer.tickets.select_related("assignee")[:20],
+            "notes": customer.notes.select_related("author", "ticket")[:20],
+            "actions": customer.actions.select_related("actor")[:20],
+        },
+    )
+
+
+TICKET_VIEWS = {
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "all": "All open",
+    "solved": "Solved",
+}
+
+
+@staff_view("support.view_ticket")
+@require_GET
+def tickets(request: HttpRequest) -> TemplateResponse:
+    view = request.GET.get("view", "mine")
+    if view not in TICKET_VIEWS:
+        view = "mine"
+    status = request.GET.get("status", "")
+    rows = Ticket.objects.select_related("customer", "assignee")
+    if view == "mine":
+        rows = rows.unsolved().assigned_to(request.user)
+    elif view == "unassigned":
+        rows = rows.unsolved().unassigned()
+    elif view == "all":
+        rows = rows.unsolved()
+    else:
+        rows = rows.filter(status=TicketStatus.SOLVED)
+    if status in TicketStatus.values:
+        rows = rows.filter(status=status)
+    counts = Ticket.objects.aggregate(
+        mine=Count("id", filter=~Q(status=TicketStatus.SOLVED) & Q(assignee=request.user)),
+        unassigned=Count("id", filter=~Q(status=TicketStatus.SOLVED) & Q(assignee__isnull=True)),
+        all=Count("id", filter=~Q(status=TicketStatus.SOLVED)),
+        solved=Count("id", filter=Q(status=TicketStatus.SOLVED)),
+    )
+    return TemplateResponse(
+        request,
+        "support/tickets.html",
+        {
+            "view": view,
+            "views": [(key, label, counts[key]) for key, label in TICKET_VIEWS.items()],
+            "status": status,
+            "statuses": TicketStatus.choices,
+            "tickets": rows[:100],
+        },
+    )
+
+
+@staff_view("support.view_ticket")
+@require_GET
+def ticket(request: HttpRequest, ticket_id: int) -> TemplateResponse:
+    ticket = get_object_or_404(Ticket.objects.select_related("customer", "assignee"), pk=ticket_id)
+    return TemplateResponse(
+        request,
+        "support/ticket.html",
+        {
+            "ticket": ticket,
+            "notes": ticket.notes.select_related("author"),
+            "actions": Action.objects.for_ticket(ticket.external_ref).select_related(
+                "customer", "actor"
+            ),
+        },
+    )
