@@ -186,7 +186,7 @@ def append_only_triggers(*tables: str) -> migrations.RunPython:
     def install(apps, schema_editor) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
-        schema_editor.execute(_GUARD_FUNCTION)
+        schema_editor.execute(_GUARD_FUNCTION, params=None)
         for table in tables:
             quoted = schema_editor.quote_name(table)
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {APPEND_ONLY_TRIGGER} ON {quoted}")

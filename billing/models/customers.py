@@ -63,7 +63,11 @@ class CustomerQuerySet(models.QuerySet):
         if _DOMAIN.fullmatch(lowered):
             matches |= Q(domain_ci=lowered)
         if _INVOICE_NUMBER.fullmatch(text):
-            matches |= Q(pk__in=Customer.objects.filter(invoices__number=text.upper()).values("pk"))
+            # Resolved first: a subquery inside this OR would make PostgreSQL scan customers.
+            invoiced = Customer.objects.filter(invoices__number=text.upper()).values_list(
+                "pk", flat=True
+            )
+            matches |= Q(pk__in=list(invoiced))
         return self.alias(
             name_ci=Lower("name"), handle_ci=Lower("handle"), domain_ci=Lower("email_domain")
         ).filter(matches)

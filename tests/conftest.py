@@ -1,0 +1,84 @@
+"""Test session set-up: production-like settings on PostgreSQL, and shared fixtures.
+
+The environment is set here, before Django reads its settings (pytest-django sets Django up
+after this module is imported, because DJANGO_SETTINGS_MODULE is not in the pytest config).
+"""
+
+import os
+import secrets
+
+import pytest
+
+from tests.postgres import PostgresUnavailable, database_url_for_tests
+
+try:
+    _DATABASE_URL = database_url_for_tests()
+except PostgresUnavailable as error:
+    raise pytest.UsageError(str(error)) from None
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "billing.settings"
+os.environ["DATABASE_URL"] = _DATABASE_URL
+os.environ["DEBUG"] = "0"
+os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
+os.environ["SECURE_SSL_REDIRECT"] = "0"
+os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
+os.environ["STRIPE_API_KEY"] = "sk_test_emulator"
+os.environ["STRIPE_WEBHOOK_SECRET"] = "whsec_test_" + secrets.token_hex(16)
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")  # Playwright's sync API runs a loop
+
+import django
+from django.conf import settings
+
+settings.INSTALLED_APPS  # noqa: B018  (loads the settings, so pytest-django sets Django up)
+django.setup()
+
+from tests.factories import *  # noqa: E402, F403
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static_files():
+    """Pages are rendered as in production: hashed static files from collectstatic."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report on the test item, so fixtures can react to a failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def restorable_database(django_db_setup, django_db_blocker):
+    """Empty the test database once, before the first live-server test.
+
+    Live-server tests commit, so Django flushes the database after each and restores the
+    migrations' rows (roles, policy, reason codes) before the next ("serialized rollback").
+    That restore writes a row still present as an UPDATE, which the append-only history tables
+    refuse; starting from empty tables it only inserts. pytest-django runs these tests after
+    all the others, which keep seeing the migrations' rows.
+    """
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, inhibit_post_migrate=True, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """pytest-django's live server, with static files served the production way (WhiteNoise
+    and the hashed names of collectstatic) instead of Django's development file finders."""
+    from django.test.testcases import LiveServerThread
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer("localhost", start=False)
+    server.thread = LiveServerThread(
+        "localhost", static_handler=lambda application: application, connections_override={}
+    )
+    server.thread.daemon = True
+    server.start()
+    yield server
+    server.stop()

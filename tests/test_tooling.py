@@ -1,0 +1,38 @@
+"""The checks CI makes besides the tests: lint, formatting and migrations."""
+
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ruff(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def test_ruff_finds_nothing():
+    result = ruff("check", "--output-format", "concise", ".")
+
+    assert result.returncode == 0, result.stdout
+
+
+def test_code_is_formatted():
+    result = ruff("format", "--check", ".")
+
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_agree():
+    out = StringIO()
+
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+
+    assert "No changes detected" in out.getvalue()
