@@ -33,6 +33,14 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no.")
 
 
+def env_float(name: str, default: str) -> float:
+    value = os.environ.get(name) or default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -185,6 +193,8 @@ if not DEBUG:
 STRIPE_API_KEY = env_str("STRIPE_API_KEY", "sk_test_emulator" if DEBUG else None)
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_emulator" if DEBUG else None)
+# How long one Stripe request may take before we stop waiting (and retry later, same key).
+STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", "20")
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -193,4 +203,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # stripe-python logs every request at INFO; our own code logs what matters.
+    "loggers": {"stripe": {"level": "WARNING"}},
 }

@@ -82,3 +82,42 @@ def live_server():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def _emulator():
+    from billing.stripe_emulator import start_emulator
+
+    handle = start_emulator(host="127.0.0.1", port=0)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def stripe_emulator(_emulator, settings):
+    """The Stripe emulator over HTTP, empty, with the app pointed at it.
+
+    Webhooks queue up for a (never listening) endpoint signed with our secret, paused: a test
+    takes them with `_emulator.drain_webhooks()` and delivers them itself, in any order.
+    """
+    from django.conf import settings as django_settings
+
+    _emulator.reset()
+    _emulator.emulator.webhooks.clear_endpoints()
+    _emulator.add_webhook_endpoint(
+        "http://127.0.0.1:9/not-listening", django_settings.STRIPE_WEBHOOK_SECRET
+    )
+    _emulator.pause_webhooks()
+    settings.STRIPE_API_BASE = _emulator.url
+    settings.STRIPE_API_KEY = "sk_test_emulator"
+    settings.STRIPE_TIMEOUT_SECONDS = 2
+    return _emulator
+
+
+@pytest.fixture
+def committed_db(restorable_database, django_db_serialized_rollback, transactional_db):
+    """A database whose writes really commit, for tests with a live server or threads.
+
+    Every such test uses this fixture, so that each restores the migrations' rows the same way
+    (see restorable_database).
+    """

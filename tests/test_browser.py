@@ -8,10 +8,7 @@ from accounts.roles import Role
 from tests.browser import CHROMIUM_ARGS, SCREENSHOTS, chromium_executable
 from tests.factories import PASSWORD, make_customer, make_staff
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("restorable_database"),
-]
+pytestmark = pytest.mark.usefixtures("committed_db")
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from billing.models.invoices import (
     RefundReason,
     RefundStatus,
 )
-from billing.models.stripe_events import StripeEvent
+from billing.models.stripe_events import StripeEvent, SyncCursor
 from billing.models.subscriptions import (
     LIVE_STATUSES,
     PauseBehavior,
@@ -81,5 +81,6 @@ __all__ = [
     "StripeEvent",
     "Subscription",
     "SubscriptionStatus",
+    "SyncCursor",
     "validate_feature_value",
 ]

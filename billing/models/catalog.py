@@ -52,6 +52,9 @@ class Plan(models.Model):
     per_seat = models.BooleanField(help_text="Priced per seat (quantity) rather than flat.")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    stripe_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Stripe read that gave this state began."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     history = AuditedHistory()
@@ -79,6 +82,9 @@ class Price(models.Model):
     unit_amount = models.BigIntegerField(help_text="Minor units, per seat for seat plans.")
     currency = CurrencyField()
     active = models.BooleanField(default=True)
+    stripe_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Stripe read that gave this state began."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -96,6 +96,9 @@ class Customer(models.Model):
         max_length=12, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
     )
     created = models.DateTimeField(help_text="When the account was opened.")
+    stripe_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Stripe read that gave this state began."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     history = AuditedHistory()

@@ -48,6 +48,9 @@ class Invoice(models.Model):
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    stripe_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Stripe read that gave this state began."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     history = AuditedHistory()
@@ -113,13 +116,14 @@ class PaymentQuerySet(models.QuerySet):
 
 
 class Payment(models.Model):
-    """A card payment: a Stripe payment intent and the charge that settled (or failed) it.
+    """One card charge (a payment attempt) and the payment intent it belongs to.
 
-    Only the brand and last four digits of the card are kept, never the number.
+    A payment intent that failed and was retried has several charges, so several rows. Only
+    the brand and last four digits of the card are kept, never the number.
     """
 
-    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True)
-    stripe_charge_id = models.CharField(max_length=255, null=True, blank=True)
+    stripe_charge_id = models.CharField(max_length=255)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     invoice = models.ForeignKey(
         Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
@@ -132,6 +136,9 @@ class Payment(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     failure_code = models.CharField(max_length=60, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
+    stripe_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Stripe read that gave this state began."
+    )
     created = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -142,12 +149,11 @@ class Payment(models.Model):
         default_permissions = ("view",)
         ordering = ["-created"]
         constraints = [
-            *stripe_id_constraints("payment", "stripe_payment_intent_id", "pi_"),
             *stripe_id_constraints("payment", "stripe_charge_id", "ch_"),
             models.CheckConstraint(
-                condition=Q(stripe_payment_intent_id__isnull=False)
-                | Q(stripe_charge_id__isnull=False),
-                name="payment_has_a_stripe_id",
+                condition=Q(stripe_payment_intent_id="")
+                | Q(stripe_payment_intent_id__startswith="pi_"),
+                name="payment_stripe_payment_intent_id_prefix",
             ),
             currency_constraint("payment"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
@@ -163,10 +169,11 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["customer", "-created"], name="payment_customer_created"),
             models.Index(fields=["card_last4"], name="payment_card_last4"),
+            models.Index(fields=["stripe_payment_intent_id"], name="payment_intent"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.stripe_charge_id or self.stripe_payment_intent_id} {self.money}"
+        return f"{self.stripe_charge_id} {self.money}"
 
     @property
     def money(self) -> Money:

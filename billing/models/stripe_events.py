@@ -56,3 +56,22 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_event_id}"
+
+
+class SyncCursor(models.Model):
+    """How far `manage.py stripe_sync` got through one of Stripe's lists, so that a run that
+    was interrupted resumes where it stopped instead of starting over."""
+
+    resource = models.CharField(max_length=60, unique=True)
+    starting_after = models.CharField(max_length=255, blank=True)
+    synced = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = AuditedHistory()
+
+    class Meta:
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.resource} after {self.starting_after or 'the start'}"

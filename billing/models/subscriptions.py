@@ -47,6 +47,9 @@ class SubscriptionQuerySet(models.QuerySet):
 
 class Subscription(models.Model):
     stripe_subscription_id = models.CharField(max_length=255)
+    stripe_item_id = models.CharField(
+        max_length=255, blank=True, help_text="The subscription item holding price and quantity."
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
     price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="subscriptions")
     status = models.CharField(max_length=20, choices=SubscriptionStatus.choices)
@@ -73,6 +76,9 @@ class Subscription(models.Model):
     discount_end = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
+    stripe_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Stripe read that gave this state began."
+    )
 
     history = AuditedHistory()
     objects = SubscriptionQuerySet.as_manager()

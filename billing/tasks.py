@@ -1,0 +1,20 @@
+"""Background tasks (django-tasks-db). Ids in, never model instances."""
+
+from __future__ import annotations
+
+from django.tasks import task
+from django.utils import timezone
+
+from billing import webhooks
+from billing.models import StripeEvent
+
+
+@task()
+def process_stripe_event(event_pk: int) -> None:
+    """Apply a stored Stripe event to the mirror; on failure, try again later, less often."""
+    if webhooks.process_event(event_pk):
+        return
+    attempts = StripeEvent.objects.values_list("attempts", flat=True).get(pk=event_pk)
+    if attempts < len(webhooks.RETRY_DELAYS) + 1:
+        run_after = timezone.now() + webhooks.retry_delay(attempts)
+        process_stripe_event.using(run_after=run_after).enqueue(event_pk)
