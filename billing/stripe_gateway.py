@@ -170,6 +170,7 @@ def list_page(resource: str, *, starting_after: str = "", limit: int = PAGE_SIZE
     query: dict[str, Any] = {"limit": limit}
     if resource == "subscriptions":
         query["status"] = "all"
+        query["expand"] = ["data.discounts.source.coupon"]
     if starting_after:
         query["starting_after"] = starting_after
     page = _call(service.list, params=query)
@@ -605,7 +606,7 @@ def retrieve_subscription(subscription_id: str) -> SubscriptionData:
         _call(
             _client().v1.subscriptions.retrieve,
             subscription_id,
-            params={"expand": ["discounts"]},
+            params={"expand": ["discounts.source.coupon"]},
         )
     )
 
@@ -643,7 +644,7 @@ def retrieve_event(event_id: str) -> EventData:
 def list_subscriptions(customer_id: str) -> list[SubscriptionData]:
     rows = _list(
         _client().v1.subscriptions,
-        {"customer": customer_id, "status": "all", "expand": ["data.discounts"]},
+        {"customer": customer_id, "status": "all", "expand": ["data.discounts.source.coupon"]},
     )
     return [SubscriptionData.parse(row) for row in rows]
 
@@ -762,7 +763,7 @@ def update_subscription(
         _post(
             _client().v1.subscriptions.update,
             subscription_id,
-            params={**params, "expand": ["discounts"]},
+            params={**params, "expand": ["discounts.source.coupon"]},
             idempotency_key=idempotency_key,
         )
     )
@@ -774,7 +775,7 @@ def cancel_subscription(
     try:
         data = _client().v1.subscriptions.cancel(
             subscription_id,
-            params={"prorate": prorate, "expand": ["discounts"]},
+            params={"prorate": prorate, "expand": ["discounts.source.coupon"]},
             options={"idempotency_key": idempotency_key},
         )
     except stripe.StripeError as error:
@@ -816,7 +817,7 @@ def create_subscription(*, params: dict[str, Any], idempotency_key: str) -> Subs
     return SubscriptionData.parse(
         _post(
             _client().v1.subscriptions.create,
-            params={**params, "expand": ["discounts"]},
+            params={**params, "expand": ["discounts.source.coupon"]},
             idempotency_key=idempotency_key,
         )
     )
@@ -826,8 +827,32 @@ def create_coupon(*, params: dict[str, Any], idempotency_key: str) -> str:
     return _post(_client().v1.coupons.create, params=params, idempotency_key=idempotency_key)["id"]
 
 
-def pause_collection_params(behavior: str, resumes_at: dt.datetime | None) -> dict[str, Any]:
-    pause: dict[str, Any] = {"behavior": behavior}
-    if resumes_at is not None:
-        pause["resumes_at"] = int(resumes_at.timestamp())
-    return {"pause_collection": pause}
+# Demo seeding -------------------------------------------------------------------------------
+# What `manage.py demo` needs beyond the functions above to build an account's history in the
+# Stripe emulator (billing/demo.py).
+
+
+def update_customer(
+    *, customer_id: str, params: dict[str, Any], idempotency_key: str
+) -> CustomerData:
+    """Change a customer, e.g. `invoice_settings.default_payment_method` (a new card)."""
+    return CustomerData.parse(
+        _post(
+            _client().v1.customers.update,
+            customer_id,
+            params=params,
+            idempotency_key=idempotency_key,
+        )
+    )
+
+
+def close_connections() -> None:
+    """Close the calling thread's keep-alive connections to Stripe.
+
+    The demo does this before it stops its emulator, so no server thread is left waiting on an
+    idle connection. stripe-python has no public way to close a client; its requestor's HTTP
+    client does (a `requests` session per thread).
+    """
+    http_client = getattr(getattr(_client(), "_requestor", None), "_client", None)
+    if http_client is not None:
+        http_client.close()

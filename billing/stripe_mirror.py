@@ -91,6 +91,11 @@ def _apply(
 def _apply_product(product: gateway.ProductData, fetched_at) -> Plan:
     metadata = product.metadata
     code = metadata.get(PLAN_CODE_KEY) or product.id.lower()
+    if Plan.objects.filter(code=code).exclude(stripe_product_id=product.id).exists():
+        # Two products claim one plan code (e.g. a product replaced by a new one): keep both,
+        # the newcomer's code made unique by its product id.
+        logger.warning("Product %s reuses plan code %r", product.id, code)
+        code = f"{code}-{product.id.removeprefix('prod_').lower()}"[:50]
     plan = _apply(
         Plan,
         {"stripe_product_id": product.id},
@@ -446,29 +451,34 @@ class Snapshot:
         self.balance_transactions.extend(gateway.list_balance_transactions(customer_id))
 
     def apply(self, *, reason: str) -> None:
-        """Write everything read, parents first, in one transaction."""
-        fetched_at = self.fetched_at
+        """Write everything read, parents first, in one transaction of its own."""
         with transaction.atomic(durable=True), audited(actor=None, reason=reason):
-            plans = {product.id: _apply_product(product, fetched_at) for product in self.products}
-            for price in self.prices:
-                plan = plans.get(price.product) or Plan.objects.get(stripe_product_id=price.product)
-                _apply_price(price, plan, fetched_at)
-            customers = {}
-            for customer in self.customers:
-                customers[customer.id] = _apply_customer(customer, fetched_at)
-            for subscription in self.subscriptions:
-                _apply_subscription(subscription, fetched_at)
-            for invoice in self.invoices:
-                _apply_invoice(invoice, fetched_at)
-            for charge, invoice_id in self.charges:
-                _apply_charge(charge, invoice_id, fetched_at)
-            for refund in self.refunds:
-                _apply_refund(refund)
-            for entry in sorted(self.balance_transactions, key=lambda e: (e.created, e.id)):
-                customer = customers.get(entry.customer) or Customer.objects.get(
-                    stripe_customer_id=entry.customer
-                )
-                _apply_balance_transaction(entry, customer)
+            self.apply_rows()
+
+    def apply_rows(self) -> None:
+        """Write everything read, parents first, inside the caller's transaction and audit
+        context (an action records Stripe's answer together with its own new state)."""
+        fetched_at = self.fetched_at
+        plans = {product.id: _apply_product(product, fetched_at) for product in self.products}
+        for price in self.prices:
+            plan = plans.get(price.product) or Plan.objects.get(stripe_product_id=price.product)
+            _apply_price(price, plan, fetched_at)
+        customers = {}
+        for customer in self.customers:
+            customers[customer.id] = _apply_customer(customer, fetched_at)
+        for subscription in self.subscriptions:
+            _apply_subscription(subscription, fetched_at)
+        for invoice in self.invoices:
+            _apply_invoice(invoice, fetched_at)
+        for charge, invoice_id in self.charges:
+            _apply_charge(charge, invoice_id, fetched_at)
+        for refund in self.refunds:
+            _apply_refund(refund)
+        for entry in sorted(self.balance_transactions, key=lambda e: (e.created, e.id)):
+            customer = customers.get(entry.customer) or Customer.objects.get(
+                stripe_customer_id=entry.customer
+            )
+            _apply_balance_transaction(entry, customer)
 
 
 def read(fill: Callable[[Snapshot], None]) -> Snapshot:

@@ -18,3 +18,25 @@ def process_stripe_event(event_pk: int) -> None:
     if attempts < len(webhooks.RETRY_DELAYS) + 1:
         run_after = timezone.now() + webhooks.retry_delay(attempts)
         process_stripe_event.using(run_after=run_after).enqueue(event_pk)
+
+
+@task()
+def retry_action(action_pk: int) -> None:
+    """Ask Stripe again, with the same idempotency key, for an action still executing."""
+    from billing import services
+
+    services.execute(action_pk)
+
+
+@task()
+def expire_approval(approval_pk: int) -> None:
+    from billing import services
+
+    services.expire(approval_pk=approval_pk)
+
+
+@task()
+def end_entitlement_override(override_pk: int) -> None:
+    from billing import services
+
+    services.end_override(override_pk=override_pk)

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from accounts.audit import AuditedHistory
 from billing.models import Customer
-
-# A helpdesk key such as ZD-48213 or HELP-7.
-TICKET_REF = re.compile(r"[A-Z][A-Z0-9]{0,9}-[0-9]{1,10}")
-
-
-def validate_ticket_ref(value: str) -> str:
-    cleaned = value.strip().upper()
-    if not TICKET_REF.fullmatch(cleaned):
-        raise ValidationError(
-            f"“{value.strip()}” is not a ticket reference; it looks like ZD-48213."
-        )
-    return cleaned
 
 
 class TicketStatus(models.TextChoices):

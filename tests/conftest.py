@@ -119,5 +119,6 @@ def committed_db(restorable_database, django_db_serialized_rollback, transaction
     """A database whose writes really commit, for tests with a live server or threads.
 
     Every such test uses this fixture, so that each restores the migrations' rows the same way
-    (see restorable_database).
+    (see restorable_database). Their modules must not carry a `django_db` mark: pytest-django
+    would take the mark's settings over this fixture's.
     """

@@ -11,6 +11,7 @@ from billing.models.actions import (
     ApprovalRequest,
     PolicyLimit,
     ReasonCode,
+    clean_ticket_ref,
 )
 from billing.models.catalog import (
     BOOLEAN_FEATURES,
@@ -82,5 +83,6 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
     "SyncCursor",
+    "clean_ticket_ref",
     "validate_feature_value",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -10,12 +11,22 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Cast, Concat, Length
 from django.db.models.lookups import Exact, GreaterThan
+from django.utils import timezone
 
 from accounts.audit import AuditedHistory
 from billing.models.customers import BalanceTransaction, Customer
 from billing.models.fields import CurrencyField, currency_constraint
 from billing.models.invoices import Invoice, Payment
 from billing.models.subscriptions import Subscription
+
+# A helpdesk key such as ZD-48213 or HELP-7: every action names the ticket it was asked under.
+TICKET_REF = re.compile(r"[A-Z][A-Z0-9]{0,9}-[0-9]{1,10}")
+
+
+def clean_ticket_ref(value: str) -> str | None:
+    """The ticket reference in canonical form (upper case), or None if it is not one."""
+    cleaned = value.strip().upper()
+    return cleaned if TICKET_REF.fullmatch(cleaned) else None
 
 
 class ActionKind(models.TextChoices):
@@ -126,7 +137,7 @@ class Action(models.Model):
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -220,7 +231,7 @@ class ApprovalRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True, help_text="Approval note or rejection reason.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     history = AuditedHistory()
     objects = ApprovalRequestQuerySet.as_manager()

@@ -1,0 +1,63 @@
+import pytest
+from django.utils import timezone
+
+from accounts.audit import audited
+from accounts.roles import Role
+from billing import policy
+from billing.models import ActionKind, PolicyLimit
+from tests.factories import make_staff
+
+pytestmark = pytest.mark.django_db
+NOW = timezone.now()
+
+
+def decide(user, kind=ActionKind.REFUND, currency="usd", measure=None):
+    return policy.decide(user=user, kind=kind, currency=currency, measure=measure, now=NOW)
+
+
+def test_with_several_roles_the_largest_limit_applies():
+    both = make_staff(Role.SUPPORT, Role.FINANCE)
+
+    assert policy.limit_for(both, ActionKind.REFUND, "usd") == policy.Limit(500_000, 2_000_000)
+    assert decide(both, measure=400_000).direct
+    assert decide(both, ActionKind.PRICE_CHANGE).direct  # support: request only; finance: direct
+
+
+def test_no_cap_beats_any_number():
+    both = make_staff(Role.SUPPORT, Role.ADMIN)
+
+    assert policy.limit_for(both, ActionKind.TRIAL_EXTENSION, "") == policy.Limit(None, None)
+
+
+def test_no_row_and_a_zero_cap_both_mean_request_only():
+    support = make_staff(Role.SUPPORT)
+    auditor = make_staff(Role.AUDITOR)
+
+    assert not decide(support, ActionKind.CREDIT, measure=1).direct
+    assert not decide(support, ActionKind.INVOICE_VOID).direct
+    assert not decide(auditor, measure=1).direct
+    assert not decide(make_staff(Role.FINANCE), currency="eur", measure=1).direct
+
+
+def test_an_edited_limit_applies_at_once_and_is_historied(admin_user):
+    support = make_staff(Role.SUPPORT)
+    row = PolicyLimit.objects.get(role__name="support", kind=ActionKind.REFUND, currency="usd")
+    assert not decide(support, measure=20_000).direct
+
+    with audited(actor=admin_user, reason="Support handles bigger refunds", ticket="OPS-12"):
+        row.per_action = 25_000
+        row.save()
+
+    assert decide(support, measure=20_000).direct
+    latest = row.history.latest()
+    assert (latest.history_user, latest.history_ticket) == (admin_user, "OPS-12")
+
+
+def test_approvers_are_judged_by_their_own_per_action_limit():
+    finance, admin, support = (make_staff(r) for r in (Role.FINANCE, Role.ADMIN, Role.SUPPORT))
+
+    assert policy.covers(user=finance, kind=ActionKind.REFUND, currency="usd", measure=500_000)
+    assert not policy.covers(user=finance, kind=ActionKind.REFUND, currency="usd", measure=500_001)
+    assert policy.covers(user=admin, kind=ActionKind.REFUND, currency="usd", measure=1_000_000)
+    assert not policy.covers(user=support, kind=ActionKind.CREDIT, currency="usd", measure=1)
+    assert policy.covers(user=finance, kind=ActionKind.INVOICE_VOID, currency="", measure=None)
