@@ -1,44 +1,36 @@
-"""Demo data: a developer-tools company's plans, customers, invoices, payments and credits.
+"""Demo data: a developer-tools company's plans and customers, built in Stripe (the emulator).
 
-`PLANS` and `customer_profiles()` describe the data (deterministic for a seed);
-`seed_local()` writes it straight into the local database. Every write carries the audit
-reason "Demo data", so the history shows where the rows came from. Tickets and notes are the
+`PLANS` and `customer_profiles()` describe the data (deterministic for a seed).
+`seed_stripe()` makes it happen in the Stripe emulator through billing/stripe_gateway, as it
+would have happened in a real account: with the emulator's clock frozen about 30 months back, it
+creates the catalog, then walks forward in time signing customers up, switching cards, refunding,
+crediting and cancelling, while the clock's renewals create the invoices and payments between
+those moments. The local mirror is then filled from Stripe like any other account
+(billing.stripe_sync.backfill); nothing here writes to the database. Tickets and notes are the
 support app's part of the demo (support/demo.py).
 """
 
 from __future__ import annotations
 
+import calendar
+import dataclasses
 import datetime as dt
+import heapq
+import itertools
 import random
 import secrets
 import string
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
 
-from django.db import transaction
-
-from accounts.audit import audited
-from billing.models import (
-    BalanceTransaction,
-    Customer,
-    CustomerKind,
-    CustomerStatus,
-    Feature,
-    Interval,
-    Invoice,
-    InvoiceStatus,
-    Payment,
-    PaymentStatus,
-    Plan,
-    PlanEntitlement,
-    Price,
-    Refund,
-    RefundReason,
-    RefundStatus,
-    Subscription,
-    SubscriptionStatus,
-)
+from billing import stripe_gateway as gateway
+from billing.models import CustomerKind, CustomerStatus, Feature, Interval, SubscriptionStatus
 
 DEMO_REASON = "Demo data"
+DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -107,6 +99,16 @@ PLANS = [
     ),
 ]
 PLANS_BY_CODE = {plan.code: plan for plan in PLANS}
+ANNUAL_MONTHS = 10
+
+# Coupons of the demo account: code → (name, Stripe coupon parameters).
+COUPONS = {
+    "launch": (
+        "Launch offer: 20% off for 3 months",
+        {"percent_off": 20, "duration": "repeating", "duration_in_months": 3},
+    ),
+    "nonprofit": ("Non-profit: 50% off", {"percent_off": 50, "duration": "forever"}),
+}
 
 COUNTRIES = [
     # country, currency, weight
@@ -143,14 +145,18 @@ COMPANY_SUFFIXES = (
 )
 PERSONAL_MAIL = ["gmail.com", "fastmail.com", "proton.me", "outlook.com", "icloud.com"]
 
+# Stripe's test cards: the ones that pay (token, weight), and the ones that decline.
+CARDS = [("pm_card_visa", 55), ("pm_card_mastercard", 30), ("pm_card_amex", 15)]
+DECLINING_CARDS = ["pm_card_chargeDeclined", "pm_card_chargeDeclinedInsufficientFunds"]
+# A card that can be attached but fails every charge: what a past-due customer ends up with.
+FAILING_CARD = "pm_card_chargeCustomerFail"
+
 
 @dataclass
 class PaymentSpec:
     amount: int
     succeeded: bool
-    card_brand: str
-    card_last4: str
-    failure_code: str = ""
+    decline_card: str = ""  # the test card that declined, for a failed attempt
     refunds: list[int] = field(default_factory=list)
 
 
@@ -182,6 +188,15 @@ class CustomerSpec:
     paused: bool
     invoices: list[InvoiceSpec]
     credits: list[tuple[int, str, dt.datetime]]  # amount (negative: credit), description, when
+    card: str = "pm_card_visa"
+    started_with_trial: bool = False  # a 14-day trial before the first paid period
+    coupon: str = ""  # a key of COUPONS
+    seats_at_signup: int = 1  # fewer than `seats` when the team grew later
+    seats_grew_in_period: int = 0  # the billing period (1, 2, ...) in which it grew
+
+    @property
+    def email_domain(self) -> str:
+        return self.email.split("@")[1]
 
 
 def _weighted(rng: random.Random, options: list[tuple]) -> tuple:
@@ -201,321 +216,547 @@ def _add_months(moment: dt.datetime, months: int) -> dt.datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-CARDS = [
-    ("visa", "4242", 55),
-    ("mastercard", "4444", 25),
-    ("amex", "8431", 12),
-    ("discover", "1117", 8),
-]
-DECLINES = ["card_declined", "insufficient_funds", "expired_card", "incorrect_cvc"]
-
-
 def customer_profiles(count: int, *, seed: int, now: dt.datetime) -> list[CustomerSpec]:
     """`count` varied customers: free, personal, team and business; monthly and annual;
-    trials, past-due accounts, cancellations, pauses, refunds and credits."""
-    rng = random.Random(seed)
+    trials, past-due accounts, cancellations, pauses, refunds, credits and discounts.
+
+    Each customer draws from its own generator (seeded by `seed` and its position), so who is
+    on which plan in which state does not depend on the calendar, only the dates do.
+    """
     handles: set[str] = set()
-    profiles = []
-    for _ in range(count):
-        plan_code = rng.choices(["free", "personal", "team", "business"], weights=[30, 30, 28, 12])[
-            0
-        ]
-        country, currency, _ = _weighted(rng, COUNTRIES)
-        if plan_code in ("free", "personal"):
-            kind = CustomerKind.PERSONAL
-            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-            name = f"{first} {last}"
-            base_handle = (
-                _slug(f"{first}{last[0]}") if rng.random() < 0.5 else _slug(f"{first}-{last}")
-            )
-            domain = rng.choice(PERSONAL_MAIL)
-            email_local = _slug(f"{first}.{last}").replace("-", ".")
-        else:
-            kind = CustomerKind.ORGANIZATION
-            name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_SUFFIXES)}"
-            base_handle = _slug(name)
-            domain = f"{base_handle.replace('-', '')}.{rng.choice(['com', 'io', 'dev', 'co'])}"
-            email_local = rng.choice(["billing", "finance", "accounts", "ap"])
-        handle = base_handle
-        suffix = 2
-        while handle in handles:
-            handle = f"{base_handle}-{suffix}"
-            suffix += 1
-        handles.add(handle)
-        if handle != base_handle and kind == CustomerKind.ORGANIZATION:
-            domain = f"{handle.replace('-', '')}.com"
-        interval = Interval.YEAR if rng.random() < 0.35 else Interval.MONTH
-        months_old = rng.randint(1, 30)
-        created = now - dt.timedelta(
-            days=30 * months_old + rng.randint(0, 29), minutes=rng.randint(0, 1439)
+    return [_profile(random.Random(f"{seed}:{index}"), handles, now=now) for index in range(count)]
+
+
+def _profile(rng: random.Random, handles: set[str], *, now: dt.datetime) -> CustomerSpec:
+    plan_code = rng.choices(["free", "personal", "team", "business"], weights=[30, 30, 28, 12])[0]
+    country, currency, _ = _weighted(rng, COUNTRIES)
+    if plan_code in ("free", "personal"):
+        kind = CustomerKind.PERSONAL
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        name = f"{first} {last}"
+        base_handle = _slug(f"{first}{last[0]}") if rng.random() < 0.5 else _slug(f"{first}-{last}")
+        domain = rng.choice(PERSONAL_MAIL)
+        email_local = _slug(f"{first}.{last}").replace("-", ".")
+    else:
+        kind = CustomerKind.ORGANIZATION
+        name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_SUFFIXES)}"
+        base_handle = _slug(name)
+        domain = f"{base_handle.replace('-', '')}.{rng.choice(['com', 'io', 'dev', 'co'])}"
+        email_local = rng.choice(["billing", "finance", "accounts", "ap"])
+    handle = base_handle
+    suffix = 2
+    while handle in handles:
+        handle = f"{base_handle}-{suffix}"
+        suffix += 1
+    handles.add(handle)
+    if handle != base_handle and kind == CustomerKind.ORGANIZATION:
+        domain = f"{handle.replace('-', '')}.com"
+    interval = Interval.YEAR if rng.random() < 0.35 else Interval.MONTH
+    months_old = rng.randint(1, 30)
+    created = now - dt.timedelta(
+        days=30 * months_old + rng.randint(0, 29), minutes=rng.randint(0, 1439)
+    )
+    seats = rng.choice([3, 5, 8, 12, 20, 35, 60, 120]) if plan_code in ("team", "business") else 1
+    price_amount = PLANS_BY_CODE[plan_code].monthly[currency]
+    period_amount = price_amount * seats * (ANNUAL_MONTHS if interval == Interval.YEAR else 1)
+    card = _weighted(rng, CARDS)[0]
+
+    status = CustomerStatus.ACTIVE
+    subscription_status = SubscriptionStatus.ACTIVE
+    trial_end = None
+    cancel_at_period_end = False
+    paused = False
+    roll = rng.random()
+    if plan_code in ("team", "business") and roll < 0.12:
+        subscription_status = SubscriptionStatus.TRIALING
+        created = now - dt.timedelta(days=rng.randint(1, 13), minutes=rng.randint(0, 1439))
+        trial_end = created + dt.timedelta(days=14)
+    elif plan_code != "free" and roll < 0.22:
+        subscription_status = SubscriptionStatus.PAST_DUE
+        status = CustomerStatus.DELINQUENT
+    elif plan_code != "free" and roll < 0.28:
+        subscription_status = SubscriptionStatus.CANCELED
+    elif plan_code != "free" and roll < 0.31:
+        paused = True
+    elif plan_code != "free" and roll < 0.38:
+        cancel_at_period_end = True
+
+    invoices: list[InvoiceSpec] = []
+    if plan_code != "free" and subscription_status != SubscriptionStatus.TRIALING:
+        step = 12 if interval == Interval.YEAR else 1
+        start = created
+        while start < now:
+            end = _add_months(start, step)
+            is_last = end >= now
+            payments = []
+            invoice_status = "paid"
+            if is_last and subscription_status == SubscriptionStatus.PAST_DUE:
+                for _attempt in range(rng.randint(1, 3)):
+                    payments.append(PaymentSpec(period_amount, False, FAILING_CARD))
+                invoice_status = "open"
+            else:
+                if rng.random() < 0.08:
+                    payments.append(PaymentSpec(period_amount, False, rng.choice(DECLINING_CARDS)))
+                paid = PaymentSpec(period_amount, True)
+                refund_roll = rng.random()
+                if refund_roll < 0.04:
+                    paid.refunds.append(period_amount)
+                elif refund_roll < 0.10:
+                    paid.refunds.append(max(1, period_amount // rng.choice([2, 4, 10])))
+                payments.append(paid)
+            invoices.append(InvoiceSpec(start, end, period_amount, invoice_status, payments))
+            if subscription_status == SubscriptionStatus.CANCELED and rng.random() < 0.3:
+                break
+            start = end
+
+    credits = []
+    if plan_code != "free" and rng.random() < 0.12:
+        # $5 to $50, €5 to €50, ¥500 to ¥5,000: whole units of the currency's display.
+        amount = -rng.choice([5, 10, 25, 50]) * 100
+        when = now - dt.timedelta(days=rng.randint(1, 90))
+        credits.append(
+            (amount, rng.choice(["Goodwill credit", "Outage credit (CI incident)"]), when)
         )
-        seats = (
-            rng.choice([3, 5, 8, 12, 20, 35, 60, 120]) if plan_code in ("team", "business") else 1
-        )
-        price_amount = PLANS_BY_CODE[plan_code].monthly[currency]
-        period_amount = price_amount * seats * (10 if interval == Interval.YEAR else 1)
 
-        status = CustomerStatus.ACTIVE
-        subscription_status = SubscriptionStatus.ACTIVE
-        trial_end = None
-        cancel_at_period_end = False
-        paused = False
-        roll = rng.random()
-        if plan_code in ("team", "business") and roll < 0.12:
-            subscription_status = SubscriptionStatus.TRIALING
-            created = now - dt.timedelta(days=rng.randint(1, 13))
-            trial_end = created + dt.timedelta(days=14)
-        elif plan_code != "free" and roll < 0.22:
-            subscription_status = SubscriptionStatus.PAST_DUE
-            status = CustomerStatus.DELINQUENT
-        elif plan_code != "free" and roll < 0.28:
-            subscription_status = SubscriptionStatus.CANCELED
-        elif plan_code != "free" and roll < 0.31:
-            paused = True
-        elif plan_code != "free" and roll < 0.38:
-            cancel_at_period_end = True
+    # Drawn last, so that adding them did not change the customers drawn above.
+    started_with_trial = (
+        plan_code in ("team", "business")
+        and subscription_status != SubscriptionStatus.TRIALING
+        and rng.random() < 0.3
+    )
+    coupon = ""
+    coupon_roll = rng.random()
+    if plan_code in ("team", "business") and coupon_roll < 0.06:
+        coupon = "nonprofit"
+    elif plan_code != "free" and coupon_roll < 0.12:
+        coupon = "launch"
+    seats_at_signup, seats_grew_in_period = seats, 0
+    if plan_code in ("team", "business") and len(invoices) >= 4 and rng.random() < 0.25:
+        seats_at_signup = max(1, seats * 2 // 3)
+        seats_grew_in_period = rng.randint(1, len(invoices) - 2)
 
-        invoices: list[InvoiceSpec] = []
-        if plan_code != "free" and subscription_status != SubscriptionStatus.TRIALING:
-            step = 12 if interval == Interval.YEAR else 1
-            start = created
-            while start < now:
-                end = _add_months(start, step)
-                is_last = end >= now
-                brand, last4, _ = _weighted(rng, CARDS)
-                payments = []
-                invoice_status = InvoiceStatus.PAID
-                if is_last and subscription_status == SubscriptionStatus.PAST_DUE:
-                    for _attempt in range(rng.randint(1, 3)):
-                        payments.append(
-                            PaymentSpec(period_amount, False, brand, last4, rng.choice(DECLINES))
-                        )
-                    invoice_status = InvoiceStatus.OPEN
-                else:
-                    if rng.random() < 0.08:
-                        payments.append(
-                            PaymentSpec(period_amount, False, brand, last4, rng.choice(DECLINES))
-                        )
-                    paid = PaymentSpec(period_amount, True, brand, last4)
-                    refund_roll = rng.random()
-                    if refund_roll < 0.04:
-                        paid.refunds.append(period_amount)
-                    elif refund_roll < 0.10:
-                        paid.refunds.append(max(1, period_amount // rng.choice([2, 4, 10])))
-                    payments.append(paid)
-                invoices.append(InvoiceSpec(start, end, period_amount, invoice_status, payments))
-                if subscription_status == SubscriptionStatus.CANCELED and rng.random() < 0.3:
-                    break
-                start = end
-
-        credits = []
-        if plan_code != "free" and rng.random() < 0.12:
-            # $5 to $50, €5 to €50, ¥500 to ¥5,000: whole units of the currency's display.
-            amount = -rng.choice([5, 10, 25, 50]) * 100
-            when = now - dt.timedelta(days=rng.randint(1, 90))
-            credits.append(
-                (amount, rng.choice(["Goodwill credit", "Outage credit (CI incident)"]), when)
-            )
-
-        profiles.append(
-            CustomerSpec(
-                kind=kind,
-                name=name,
-                handle=handle,
-                email=f"{email_local}@{domain}",
-                country=country,
-                currency=currency,
-                created=created,
-                plan_code=plan_code,
-                interval=interval,
-                seats=seats,
-                status=status,
-                subscription_status=subscription_status,
-                trial_end=trial_end,
-                cancel_at_period_end=cancel_at_period_end,
-                paused=paused,
-                invoices=invoices,
-                credits=credits,
-            )
-        )
-    return profiles
+    return CustomerSpec(
+        kind=kind,
+        name=name,
+        handle=handle,
+        email=f"{email_local}@{domain}",
+        country=country,
+        currency=currency,
+        created=created,
+        plan_code=plan_code,
+        interval=interval,
+        seats=seats,
+        status=status,
+        subscription_status=subscription_status,
+        trial_end=trial_end,
+        cancel_at_period_end=cancel_at_period_end,
+        paused=paused,
+        invoices=invoices,
+        credits=credits,
+        card=card,
+        started_with_trial=started_with_trial,
+        coupon=coupon,
+        seats_at_signup=seats_at_signup,
+        seats_grew_in_period=seats_grew_in_period,
+    )
 
 
 def fake_stripe_id(prefix: str) -> str:
-    """A Stripe-shaped id for locally seeded rows (they exist in no Stripe account)."""
+    """A Stripe-shaped id for rows made locally in tests (they exist in no Stripe account)."""
     alphabet = string.ascii_letters + string.digits
     return f"{prefix}_{''.join(secrets.choice(alphabet) for _ in range(24))}"
 
 
+# Seeding the Stripe emulator ----------------------------------------------------------------
+
+
+class EmulatorClock(Protocol):
+    """What the seeding needs of a running emulator besides its API (an EmulatorHandle)."""
+
+    def now(self) -> int: ...
+
+    def set_clock(self, timestamp: int, *, frozen: bool | None = None) -> None: ...
+
+    def advance_clock_to(self, timestamp: int) -> int: ...
+
+    def drain_webhooks(self) -> list[dict[str, Any]]: ...
+
+
 @dataclass
-class SeedSummary:
+class StripeSeed:
+    """What seed_stripe made, for the demo's summary and its live changes."""
+
     customers: int = 0
     subscriptions: int = 0
-    invoices: int = 0
-    payments: int = 0
-    failed_payments: int = 0
     refunds: int = 0
     credits: int = 0
+    card_switches: int = 0
+    prices: dict[tuple[str, str, str], str] = field(default_factory=dict)  # → price id
+    # A customer whose renewal falls due just after seeding, on a card that fails: the demo
+    # lets it happen live, so the failure reaches the app through webhooks.
+    live_renewal_customer: str = ""
 
 
-def seed_catalog() -> dict[tuple[str, str, str], Price]:
-    """Create the plans, prices and entitlements; return prices by (plan, interval, currency)."""
-    prices = {}
-    for spec in PLANS:
-        plan = Plan.objects.create(
-            code=spec.code,
-            name=spec.name,
-            description=spec.description,
-            per_seat=spec.per_seat,
-            stripe_product_id=fake_stripe_id("prod"),
-        )
-        for feature, value in spec.entitlements.items():
-            PlanEntitlement.objects.create(plan=plan, feature=feature, value=value)
-        for currency, monthly in spec.monthly.items():
-            for interval, multiplier in ((Interval.MONTH, 1), (Interval.YEAR, 10)):
-                prices[spec.code, interval, currency] = Price.objects.create(
-                    plan=plan,
-                    interval=interval,
-                    currency=currency,
-                    unit_amount=monthly * multiplier,
-                    stripe_price_id=fake_stripe_id("price"),
-                )
-    return prices
+def _months_after(anchor: int, months: int) -> int:
+    """Stripe's monthly period boundary: the anchor's day of month, clamped to the month's
+    last day, at the anchor's time of day (UTC)."""
+    start = dt.datetime.fromtimestamp(anchor, dt.UTC)
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return int(start.replace(year=year, month=month, day=day).timestamp())
 
 
-def seed_local(
-    *, profiles: list[CustomerSpec], now: dt.datetime
-) -> tuple[SeedSummary, list[Customer]]:
-    """Write the catalog and `profiles` to the local database in one transaction."""
-    summary = SeedSummary()
-    seeded: list[Customer] = []
-    rng = random.Random(len(profiles))
-    invoice_prefix = "".join(rng.choice(string.ascii_uppercase) for _ in range(4))
-    invoice_number = 0
-    with transaction.atomic(durable=True), audited(actor=None, reason=DEMO_REASON):
-        prices = seed_catalog()
-        for spec in profiles:
-            has_stripe = spec.plan_code != "free"
-            customer = Customer.objects.create(
-                kind=spec.kind,
-                name=spec.name,
-                handle=spec.handle,
-                billing_email=spec.email,
-                email_domain=spec.email.split("@")[1],
-                country=spec.country,
-                currency=spec.currency,
-                stripe_customer_id=fake_stripe_id("cus") if has_stripe else None,
-                status=spec.status,
-                created=spec.created,
+def _boundaries(anchor: int, interval: str, before: int) -> list[int]:
+    """Every period start from `anchor` up to (not including) `before`."""
+    step = 12 if interval == Interval.YEAR else 1
+    found: list[int] = []
+    while (boundary := _months_after(anchor, len(found) * step)) < before:
+        found.append(boundary)
+    return found
+
+
+def _between(rng: random.Random, start: int, end: int) -> int:
+    """A moment well inside [start, end)."""
+    return start + int((end - start) * rng.uniform(0.2, 0.8))
+
+
+@dataclass
+class _Account:
+    """One demo customer as the walk learns it from Stripe."""
+
+    spec: CustomerSpec
+    number: int
+    customer_id: str = ""
+    subscription_id: str = ""
+    item_id: str = ""
+
+
+class _Walk:
+    """Things to do at moments in the past, done in time order while the clock advances."""
+
+    def __init__(self, clock: EmulatorClock) -> None:
+        self.clock = clock
+        self._heap: list[tuple[int, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self.done = 0
+
+    def at(self, when: int, action: Callable[[], None]) -> None:
+        heapq.heappush(self._heap, (when, next(self._order), action))
+
+    def run(self, until: int, *, progress: Callable[[int], None] | None = None) -> None:
+        while self._heap and self._heap[0][0] <= until:
+            when, _, action = heapq.heappop(self._heap)
+            if when > self.clock.now():
+                self.clock.advance_clock_to(when)
+            action()
+            self.done += 1
+            if self.done % 50 == 0:
+                # Nobody listens to webhooks while history is made (the backfill reads the
+                # result); dropping them as they pile up keeps the memory flat.
+                self.clock.drain_webhooks()
+            if self.done % 200 == 0 and progress is not None:
+                progress(self.clock.now())
+        self._heap.clear()
+
+
+class _Seeder:
+    def __init__(self, clock: EmulatorClock, *, now: int, seed: int) -> None:
+        self.clock = clock
+        self.now = now
+        self.rng = random.Random(f"{seed}:walk")
+        self.walk = _Walk(clock)
+        self.result = StripeSeed()
+        self.coupons: dict[str, str] = {}
+        self._keys = itertools.count(1)
+
+    def key(self, what: str) -> str:
+        return f"demo-seed:{what}:{next(self._keys)}"
+
+    # The catalog ------------------------------------------------------------------------------
+
+    def catalog(self) -> None:
+        for plan in PLANS:
+            metadata = {"plan_code": plan.code, "per_seat": "true" if plan.per_seat else "false"}
+            metadata |= {f"feature.{key}": value for key, value in plan.entitlements.items()}
+            product = gateway.create_product(
+                params={"name": plan.name, "description": plan.description, "metadata": metadata},
+                idempotency_key=self.key(f"product-{plan.code}"),
             )
-            summary.customers += 1
-            price = prices[spec.plan_code, spec.interval, spec.currency]
-            if spec.invoices:
-                period_start, period_end = (
-                    spec.invoices[-1].period_start,
-                    spec.invoices[-1].period_end,
-                )
-            else:
-                period_start = spec.created
-                period_end = _add_months(spec.created, 12 if spec.interval == Interval.YEAR else 1)
-                while period_end < now:
-                    period_start, period_end = period_end, _add_months(period_end, 1)
-            canceled = spec.subscription_status == SubscriptionStatus.CANCELED
-            subscription = Subscription.objects.create(
-                stripe_subscription_id=fake_stripe_id("sub"),
-                customer=customer,
-                price=price,
-                status=spec.subscription_status,
-                quantity=spec.seats,
-                trial_start=spec.created if spec.trial_end else None,
-                trial_end=spec.trial_end,
-                current_period_start=spec.created if spec.trial_end else period_start,
-                current_period_end=spec.trial_end or period_end,
-                cancel_at_period_end=spec.cancel_at_period_end,
-                canceled_at=period_end if canceled else None,
-                ended_at=period_end if canceled else None,
-                pause_behavior="void" if spec.paused else "",
-                created=spec.created,
-            )
-            summary.subscriptions += 1
-            for invoice_spec in spec.invoices:
-                invoice_number += 1
-                paid = invoice_spec.status == InvoiceStatus.PAID
-                invoice = Invoice.objects.create(
-                    stripe_invoice_id=fake_stripe_id("in"),
-                    customer=customer,
-                    subscription=subscription,
-                    number=f"{invoice_prefix}-{invoice_number:05d}",
-                    status=invoice_spec.status,
-                    currency=spec.currency,
-                    subtotal=invoice_spec.amount,
-                    total=invoice_spec.amount,
-                    amount_due=invoice_spec.amount,
-                    amount_paid=invoice_spec.amount if paid else 0,
-                    amount_remaining=0 if paid else invoice_spec.amount,
-                    period_start=invoice_spec.period_start,
-                    period_end=invoice_spec.period_end,
-                    created=invoice_spec.period_start,
-                    finalized_at=invoice_spec.period_start,
-                    paid_at=invoice_spec.period_start + dt.timedelta(hours=1) if paid else None,
-                    hosted_invoice_url=f"https://invoice.stripe.com/i/{fake_stripe_id('acct')}",
-                )
-                summary.invoices += 1
-                for attempt, payment_spec in enumerate(invoice_spec.payments):
-                    created = invoice_spec.period_start + dt.timedelta(hours=1, days=attempt * 3)
-                    refunded = sum(payment_spec.refunds)
-                    payment = Payment.objects.create(
-                        stripe_payment_intent_id=fake_stripe_id("pi"),
-                        stripe_charge_id=fake_stripe_id("ch"),
-                        customer=customer,
-                        invoice=invoice,
-                        amount=payment_spec.amount,
-                        amount_refunded=refunded,
-                        currency=spec.currency,
-                        status=PaymentStatus.SUCCEEDED
-                        if payment_spec.succeeded
-                        else PaymentStatus.FAILED,
-                        card_brand=payment_spec.card_brand,
-                        card_last4=payment_spec.card_last4,
-                        failure_code=payment_spec.failure_code,
-                        failure_message=_failure_message(payment_spec.failure_code),
-                        created=created,
+            for currency, monthly in plan.monthly.items():
+                for interval, months in ((Interval.MONTH, 1), (Interval.YEAR, ANNUAL_MONTHS)):
+                    price = gateway.create_price(
+                        params={
+                            "product": product.id,
+                            "unit_amount": monthly * months,
+                            "currency": currency,
+                            "recurring": {"interval": str(interval)},
+                            "lookup_key": f"{plan.code}_{interval}_{currency}",
+                        },
+                        idempotency_key=self.key(f"price-{plan.code}-{interval}-{currency}"),
                     )
-                    summary.payments += 1
-                    summary.failed_payments += not payment_spec.succeeded
-                    for amount in payment_spec.refunds:
-                        Refund.objects.create(
-                            payment=payment,
-                            stripe_refund_id=fake_stripe_id("re"),
-                            amount=amount,
-                            currency=spec.currency,
-                            status=RefundStatus.SUCCEEDED,
-                            reason=RefundReason.REQUESTED_BY_CUSTOMER,
-                            created=min(now, created + dt.timedelta(days=5)),
-                        )
-                        summary.refunds += 1
-            balance = 0
-            for amount, description, when in spec.credits:
-                balance += amount
-                BalanceTransaction.objects.create(
-                    customer=customer,
-                    stripe_balance_transaction_id=fake_stripe_id("cbtxn"),
-                    amount=amount,
-                    currency=spec.currency,
-                    description=description,
-                    ending_balance=balance,
-                    created=when,
+                    self.result.prices[plan.code, str(interval), currency] = price.id
+        for code, (name, params) in COUPONS.items():
+            self.coupons[code] = gateway.create_coupon(
+                params={"id": code.upper(), "name": name, **params},
+                idempotency_key=self.key(f"coupon-{code}"),
+            )
+
+    # One customer's history -------------------------------------------------------------------
+
+    def plan(self, account: _Account) -> None:
+        """Schedule everything that happens to one customer, from signup to now."""
+        spec, rng = account.spec, self.rng
+        signup = int(spec.created.timestamp())
+        trial_end: int | None = None
+        signup_card = spec.card if spec.plan_code != "free" else ""
+        if spec.subscription_status == SubscriptionStatus.TRIALING and spec.trial_end:
+            trial_end = int(spec.trial_end.timestamp())
+        elif spec.started_with_trial and signup + 15 * DAY < self.now:
+            trial_end = signup + 14 * DAY
+        periods = _boundaries(trial_end or signup, spec.interval, self.now)
+        status = spec.subscription_status
+        fails_from: int | None = None  # when the card that fails every charge comes in
+        if status == SubscriptionStatus.PAST_DUE:
+            if len(periods) >= 2:
+                fails_from = periods[-1] - DAY  # before the last renewal
+            elif trial_end is not None and periods:
+                signup_card = FAILING_CARD  # the charge at the end of the trial fails
+            elif signup + 15 * DAY < self.now:
+                # Only one period so far: a failure on the very first invoice would leave the
+                # subscription incomplete, not past due. A trial on a card that fails does it.
+                trial_end = signup + 14 * DAY
+                periods = _boundaries(trial_end, spec.interval, self.now)
+                signup_card = FAILING_CARD
+        self.walk.at(signup, partial(self.sign_up, account, signup_card, trial_end))
+        if fails_from is not None:
+            self.walk.at(fails_from, partial(self.switch_card, account, FAILING_CARD))
+
+        paid_periods = len(periods)
+        if status == SubscriptionStatus.CANCELED and 0 < len(spec.invoices) < len(periods):
+            paid_periods = len(spec.invoices)  # cancelled at the end of that period
+        last = paid_periods - 1
+        # A charge can only fail on an invoice that is not the subscription's first.
+        first_chargeable = 0 if trial_end is not None else 1
+        for index in range(paid_periods):
+            start = periods[index]
+            end = periods[index + 1] if index + 1 < len(periods) else self.now
+            invoice = spec.invoices[index] if index < len(spec.invoices) else None
+            if invoice is None or (spec.paused and index == last):
+                continue
+            failed_first = not invoice.payments[0].succeeded
+            recovered = invoice.payments[-1].succeeded
+            retried_by = start + 4 * DAY
+            if failed_first and recovered and index >= first_chargeable and retried_by < end:
+                decline = invoice.payments[0].decline_card
+                self.walk.at(start - DAY, partial(self.switch_card, account, decline))
+                self.walk.at(start + DAY, partial(self.switch_card, account, spec.card))
+                start = retried_by
+            for amount in invoice.payments[-1].refunds if recovered else []:
+                when = start + rng.randint(1, 6) * DAY
+                if when < min(end, self.now):
+                    share = (amount, invoice.amount)
+                    self.walk.at(when, partial(self.refund, account, share))
+        if status == SubscriptionStatus.CANCELED and periods:
+            if paid_periods < len(periods):
+                when = _between(rng, periods[last], periods[last + 1])
+                self.walk.at(when, partial(self.cancel_at_period_end, account))
+            else:
+                when = _between(rng, periods[last], self.now)
+                self.walk.at(when, partial(self.cancel_now, account))
+        if spec.cancel_at_period_end and periods:
+            when = _between(rng, periods[last], self.now)
+            self.walk.at(when, partial(self.cancel_at_period_end, account))
+        if spec.paused and periods:
+            when = periods[last] - 2 * DAY if last >= 1 else _between(rng, signup, self.now)
+            behavior = rng.choice(["void", "mark_uncollectible", "keep_as_draft"])
+            self.walk.at(when, partial(self.pause_collection, account, behavior))
+        grow = spec.seats_grew_in_period
+        if spec.seats_at_signup != spec.seats and 0 < grow < paid_periods - 1:
+            when = _between(rng, periods[grow], periods[grow + 1])
+            self.walk.at(when, partial(self.grow_seats, account))
+        for amount, description, when_at in spec.credits:
+            when = min(max(int(when_at.timestamp()), signup + 3600), self.now - 60)
+            if when > signup:
+                self.walk.at(when, partial(self.credit, account, amount, description))
+
+    def plan_live_renewal(self, account: _Account) -> None:
+        """Move this customer's signup so a renewal falls due one second after `now`, and give
+        them a failing card shortly before: the demo lets that renewal happen live."""
+        spec = account.spec
+        due = self.now + 1
+        periods = max(2, len(spec.invoices))
+        for count in range(periods, periods + 12):
+            signup = _months_after(due, -count)
+            if _months_after(signup, count) == due:
+                break
+        account.spec = dataclasses.replace(
+            spec,
+            created=dt.datetime.fromtimestamp(signup, dt.UTC),
+            invoices=spec.invoices[:count],
+            started_with_trial=False,
+        )
+        self.plan(account)
+        self.walk.at(self.now - 3600, partial(self.switch_card, account, FAILING_CARD))
+
+    # What happens at those moments ------------------------------------------------------------
+
+    def sign_up(self, account: _Account, card: str, trial_end: int | None) -> None:
+        spec = account.spec
+        params: dict[str, Any] = {
+            "name": spec.name,
+            "email": spec.email,
+            "address": {"country": spec.country},
+            "metadata": {
+                "handle": spec.handle,
+                "kind": str(spec.kind),
+                "country": spec.country,
+                "currency": spec.currency,
+                "email_domain": spec.email_domain,
+            },
+        }
+        if card:
+            params["payment_method"] = card
+            params["invoice_settings"] = {"default_payment_method": card}
+        customer = gateway.create_customer(
+            params=params, idempotency_key=self.key(f"customer-{account.number}")
+        )
+        account.customer_id = customer.id
+        self.result.customers += 1
+        price = self.result.prices[spec.plan_code, str(spec.interval), spec.currency]
+        quantity = spec.seats_at_signup if PLANS_BY_CODE[spec.plan_code].per_seat else 1
+        subscription_params: dict[str, Any] = {
+            "customer": customer.id,
+            "items": [{"price": price, "quantity": quantity}],
+        }
+        if trial_end is not None:
+            subscription_params["trial_end"] = trial_end
+        if spec.coupon:
+            subscription_params["discounts"] = [{"coupon": self.coupons[spec.coupon]}]
+        subscription = gateway.create_subscription(
+            params=subscription_params, idempotency_key=self.key(f"subscription-{account.number}")
+        )
+        account.subscription_id, account.item_id = subscription.id, subscription.item_id
+        self.result.subscriptions += 1
+
+    def switch_card(self, account: _Account, card: str) -> None:
+        gateway.update_customer(
+            customer_id=account.customer_id,
+            params={"invoice_settings": {"default_payment_method": card}},
+            idempotency_key=self.key(f"card-{account.number}"),
+        )
+        self.result.card_switches += 1
+
+    def refund(self, account: _Account, share: tuple[int, int]) -> None:
+        """Refund `share` (part, whole) of the customer's latest paid charge."""
+        part, whole = share
+        for charge in gateway.list_charges(account.customer_id):
+            refundable = charge.amount - charge.amount_refunded
+            if charge.status == "succeeded" and refundable > 0:
+                amount = refundable if part >= whole else max(1, charge.amount * part // whole)
+                gateway.create_refund(
+                    charge_id=charge.id,
+                    amount=min(amount, refundable),
+                    reason="requested_by_customer",
+                    metadata={},
+                    idempotency_key=self.key(f"refund-{account.number}"),
                 )
-                summary.credits += 1
-            seeded.append(customer)
-    return summary, seeded
+                self.result.refunds += 1
+                return
+
+    def credit(self, account: _Account, amount: int, description: str) -> None:
+        gateway.create_balance_transaction(
+            customer_id=account.customer_id,
+            amount=amount,
+            currency=account.spec.currency,
+            description=description,
+            metadata={},
+            idempotency_key=self.key(f"credit-{account.number}"),
+        )
+        self.result.credits += 1
+
+    def cancel_at_period_end(self, account: _Account) -> None:
+        gateway.update_subscription(
+            subscription_id=account.subscription_id,
+            params={"cancel_at_period_end": True},
+            idempotency_key=self.key(f"cancel-{account.number}"),
+        )
+
+    def cancel_now(self, account: _Account) -> None:
+        gateway.cancel_subscription(
+            subscription_id=account.subscription_id,
+            prorate=False,
+            idempotency_key=self.key(f"cancel-{account.number}"),
+        )
+
+    def pause_collection(self, account: _Account, behavior: str) -> None:
+        gateway.update_subscription(
+            subscription_id=account.subscription_id,
+            params=gateway.pause_collection_params(behavior, None),
+            idempotency_key=self.key(f"pause-{account.number}"),
+        )
+
+    def grow_seats(self, account: _Account) -> None:
+        gateway.update_subscription(
+            subscription_id=account.subscription_id,
+            params={
+                "items": [{"id": account.item_id, "quantity": account.spec.seats}],
+                "proration_behavior": "create_prorations",
+            },
+            idempotency_key=self.key(f"seats-{account.number}"),
+        )
 
 
-def _failure_message(code: str) -> str:
-    return {
-        "": "",
-        "card_declined": "Your card was declined.",
-        "insufficient_funds": "Your card has insufficient funds.",
-        "expired_card": "Your card has expired.",
-        "incorrect_cvc": "Your card's security code is incorrect.",
-    }[code]
+def seed_stripe(
+    *,
+    clock: EmulatorClock,
+    profiles: list[CustomerSpec],
+    now: dt.datetime,
+    seed: int,
+    progress: Callable[[dt.datetime], None] | None = None,
+) -> StripeSeed:
+    """Build the demo account's history in an empty Stripe emulator, ending at `now`.
+
+    The clock is frozen about 30 months before `now` (or before the first signup), the catalog
+    created, then every customer's history played forward in time order; the clock's renewals
+    make the invoices and payments in between. At the end the clock runs again from real time.
+    """
+    end = int(now.timestamp())
+    seeder = _Seeder(clock, now=end, seed=seed)
+    first_signup = min((int(p.created.timestamp()) for p in profiles), default=end)
+    start = min(first_signup, _months_after(end, -30)) - DAY
+    clock.set_clock(start, frozen=True)
+    seeder.catalog()
+
+    accounts = [_Account(spec, number) for number, spec in enumerate(profiles, start=1)]
+    live = next(
+        (
+            account
+            for account in accounts
+            if account.spec.plan_code in ("personal", "team")
+            and account.spec.interval == Interval.MONTH
+            and account.spec.subscription_status == SubscriptionStatus.ACTIVE
+            and not (account.spec.paused or account.spec.cancel_at_period_end)
+            and account.spec.seats_at_signup == account.spec.seats
+        ),
+        None,
+    )
+    for account in accounts:
+        if account is live:
+            seeder.plan_live_renewal(account)
+        else:
+            seeder.plan(account)
+
+    def report(moment: int) -> None:
+        if progress is not None:
+            progress(dt.datetime.fromtimestamp(moment, dt.UTC))
+
+    seeder.walk.run(end, progress=report)
+    clock.advance_clock_to(end)
+    clock.drain_webhooks()
+    # Run from real time again. Renewals due since `now` (the live one) wait for the next
+    # advance of the clock, which the demo makes once the app listens to webhooks.
+    clock.set_clock(max(end, int(time.time())), frozen=False)
+    if live is not None:
+        seeder.result.live_renewal_customer = live.customer_id
+    return seeder.result

@@ -827,6 +827,13 @@ def create_coupon(*, params: dict[str, Any], idempotency_key: str) -> str:
     return _post(_client().v1.coupons.create, params=params, idempotency_key=idempotency_key)["id"]
 
 
+def pause_collection_params(behavior: str, resumes_at: dt.datetime | None) -> dict[str, Any]:
+    pause: dict[str, Any] = {"behavior": behavior}
+    if resumes_at is not None:
+        pause["resumes_at"] = int(resumes_at.timestamp())
+    return {"pause_collection": pause}
+
+
 # Demo seeding -------------------------------------------------------------------------------
 # What `manage.py demo` needs beyond the functions above to build an account's history in the
 # Stripe emulator (billing/demo.py).

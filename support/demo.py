@@ -1,4 +1,5 @@
-"""Demo tickets and notes on the demo customers (billing/demo.py seeds the billing side)."""
+"""Demo tickets and notes on the demo customers (their billing is seeded in Stripe, see
+billing/demo.py, and mirrored)."""
 
 from __future__ import annotations
 

@@ -18,21 +18,27 @@ pause collection, cancellation), invoices (finalize, pay, void, uncollectible, p
 payment intents, charges, refunds, credit notes, events and signed webhooks, plus idempotency
 keys and injected faults. It imports neither Django nor ``stripe``; only the standard library.
 
+Its state lives in memory; ``handle.save(path)`` writes all of it to a file and
+``start_emulator(state_path=path)`` (or ``handle.load(path)``) brings it back, so a restart
+keeps the account (see :mod:`.persistence`).
+
 Module map: :mod:`.server` (HTTP), :mod:`.app` (one request end to end), :mod:`.encoding` and
 :mod:`.params` (wire format), :mod:`.routing`, :mod:`.errors`, :mod:`.store` and :mod:`.ids`
 (state), :mod:`.clock`, :mod:`.lifecycle` (what the clock drives), :mod:`.billing_math` and
 :mod:`.periods` (money and calendar), :mod:`.events`, :mod:`.webhooks`, :mod:`.idempotency`,
-:mod:`.faults`, :mod:`.expansion`, :mod:`.listing`, :mod:`.control` (the ``/_emulator`` API) and
-:mod:`.resources` (one module per Stripe area).
+:mod:`.faults`, :mod:`.expansion`, :mod:`.listing`, :mod:`.control` (the ``/_emulator`` API),
+:mod:`.persistence` (save and load) and :mod:`.resources` (one module per Stripe area).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from . import ids
+from . import ids, persistence
 from .app import Emulator
 from .context import Settings
 from .server import EmulatorHTTPServer
@@ -49,6 +55,7 @@ class EmulatorHandle:
     server: EmulatorHTTPServer
     thread: threading.Thread
     webhook_secret: str | None = None
+    state_path: Path | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -95,6 +102,20 @@ class EmulatorHandle:
         with self.emulator.store.lock:
             found = self.emulator.store.find(object_id)
             return render(found) if found is not None else None
+
+    # Saving and loading ----------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the whole state to ``path`` (default: the ``state_path`` it started with)."""
+        target = path if path is not None else self.state_path
+        if target is None:
+            raise ValueError("save() needs a path: this emulator was started without state_path.")
+        return persistence.save(self.emulator, target)
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Replace the state with the one saved at ``path``; its queued webhooks are queued
+        again for the endpoints configured now."""
+        persistence.load(self.emulator, path)
 
     # Clock -----------------------------------------------------------------------------------
 
@@ -164,12 +185,15 @@ def start_emulator(
     webhook_backoff_seconds: tuple[float, ...] = (0.2, 0.5, 1.0),
     timeout_fault_seconds: float = 5.0,
     verbose: bool = False,
+    state_path: str | os.PathLike[str] | None = None,
 ) -> EmulatorHandle:
     """Serve an emulator in a background thread; ``port=0`` picks a free port.
 
     ``webhook_url`` adds an endpoint signed with ``webhook_secret`` (a ``whsec_`` secret is
     generated when omitted; read it from ``handle.webhook_secret``). ``frozen_at`` freezes the
-    clock at that Unix time.
+    clock at that Unix time. ``state_path`` loads the state saved there if the file exists (its
+    account settings replace ``settings``; ``frozen_at``, if given, then sets the clock) and is
+    where ``handle.save()`` writes by default.
     """
     emulator = Emulator(
         settings=settings,
@@ -177,13 +201,16 @@ def start_emulator(
         webhook_backoff_seconds=webhook_backoff_seconds,
         timeout_fault_seconds=timeout_fault_seconds,
     )
-    if frozen_at is not None:
-        emulator.clock.set(frozen_at, frozen=True)
     if webhook_url:
         webhook_secret = webhook_secret or f"whsec_{ids.random_token(32)}"
         emulator.webhooks.add_endpoint(webhook_url, webhook_secret)
-    emulator.webhooks.start()
+    if state_path is not None and Path(state_path).exists():
+        persistence.load(emulator, state_path)
+    if frozen_at is not None:
+        emulator.clock.set(frozen_at, frozen=True)
+    # Bind first: a port already taken fails here, before any thread is started.
     server = EmulatorHTTPServer((host, port), emulator, verbose=verbose)
+    emulator.webhooks.start()
     thread = threading.Thread(
         target=server.serve_forever,
         name="stripe-emulator",
@@ -191,4 +218,10 @@ def start_emulator(
         daemon=True,
     )
     thread.start()
-    return EmulatorHandle(emulator, server, thread, webhook_secret)
+    return EmulatorHandle(
+        emulator,
+        server,
+        thread,
+        webhook_secret,
+        Path(state_path) if state_path is not None else None,
+    )

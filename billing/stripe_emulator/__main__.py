@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-url", help="POST every event here, signed like Stripe")
     parser.add_argument("--webhook-secret", help="whsec_... secret for the signatures")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--state", help="load the state saved in this file at start (if it exists); save it on exit"
+    )
     args = parser.parse_args(argv)
 
     handle = start_emulator(
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
         verbose=args.verbose,
+        state_path=args.state,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -40,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"Stripe emulator listening on {handle.url} (API keys: any sk_test_...)")
     if args.webhook_url:
         _say(f"Webhooks to {args.webhook_url} signed with {handle.webhook_secret}")
+    if args.state:
+        _say(f"State: {args.state} (loaded if it existed; saved on exit)")
     stop.wait()
+    if args.state:
+        handle.save()
     handle.stop()
     _say("Stripe emulator stopped.")
     return 0

@@ -49,6 +49,16 @@ class Clock:
             self._offset = 0
             self._frozen_at = None
 
+    def snapshot(self) -> dict[str, int | None]:
+        """What ``restore`` needs: the frozen instant, or the offset from real time."""
+        with self._lock:
+            return {"frozen_at": self._frozen_at, "offset": self._offset}
+
+    def restore(self, snapshot: dict[str, int | None]) -> None:
+        with self._lock:
+            self._frozen_at = snapshot["frozen_at"]
+            self._offset = snapshot["offset"] or 0
+
     def describe(self) -> dict[str, int | bool]:
         now = self.now()
         return {"now": now, "frozen": self.frozen, "offset": now - int(time.time())}

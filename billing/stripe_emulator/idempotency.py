@@ -47,6 +47,22 @@ class IdempotencyCache:
         with self._lock:
             self._entries = {}
 
+    def snapshot(self) -> list[tuple[str, str, str, SavedResponse]]:
+        """Keys with a saved response (a key still executing is not worth keeping)."""
+        with self._lock:
+            return [
+                (api_key, key, entry.fingerprint, entry.response)
+                for (api_key, key), entry in self._entries.items()
+                if entry.response is not None
+            ]
+
+    def restore(self, snapshot: list[tuple[str, str, str, SavedResponse]]) -> None:
+        with self._lock:
+            self._entries = {
+                (api_key, key): _Entry(fingerprint, response)
+                for api_key, key, fingerprint, response in snapshot
+            }
+
     def begin(
         self, api_key: str, key: str, method: str, path: str, params: dict[str, Any]
     ) -> SavedResponse | None:

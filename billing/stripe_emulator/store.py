@@ -121,3 +121,26 @@ class Store:
     def dump(self, kind: str | None = None) -> dict[str, list[dict[str, Any]]]:
         kinds = [kind] if kind else sorted(self._objects)
         return {name: [render(obj) for obj in self.all(name)] for name in kinds}
+
+    # Saving and loading (see ``persistence``); the caller holds the lock ----------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything, private keys included, for a pickle (which keeps shared dicts shared)."""
+        # A counter cannot be read without consuming it: take its next value, then start a
+        # new counter there, so the next object still gets that value.
+        next_order = next(self._order)
+        self._order = itertools.count(next_order)
+        next_prefix = next(self._invoice_prefix_counter)
+        self._invoice_prefix_counter = itertools.count(next_prefix)
+        return {
+            "objects": self._objects,
+            "deleted": self._deleted,
+            "next_order": next_order,
+            "next_invoice_prefix": next_prefix,
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self._objects = snapshot["objects"]
+        self._deleted = snapshot["deleted"]
+        self._order = itertools.count(snapshot["next_order"])
+        self._invoice_prefix_counter = itertools.count(snapshot["next_invoice_prefix"])

@@ -136,6 +136,25 @@ class WebhookDispatcher:
             self._cond.notify_all()
             return len(self._endpoints)
 
+    def queued_events(self) -> list[tuple[str, str, str]]:
+        """``(event id, type, payload)`` of every event with a delivery still queued, in order."""
+        with self._cond:
+            seen: dict[str, tuple[str, str, str]] = {}
+            for delivery in self._queue:
+                seen.setdefault(
+                    delivery.event_id,
+                    (delivery.event_id, delivery.event_type, delivery.payload),
+                )
+            return list(seen.values())
+
+    def requeue(self, event_id: str, event_type: str, payload: str) -> int:
+        """Queue an already serialised event (from a saved state) for every endpoint."""
+        with self._cond:
+            for endpoint in self._endpoints:
+                self._queue.append(Delivery(endpoint, event_id, event_type, payload))
+            self._cond.notify_all()
+            return len(self._endpoints)
+
     # Control -------------------------------------------------------------------------------
 
     @property

@@ -237,3 +237,29 @@ def test_only_metadata_and_description_change_after_finalization(client, make_cu
     assert updated.metadata.to_dict() == {"ticket": "ZD-1"}
     assert updated.description == "Seats"
     assert raised.value.code == "invoice_not_editable"
+
+
+def test_a_failed_automatic_payment_makes_the_customer_delinquent_until_paid(client):
+    product = client.v1.products.create(params={"name": "Team"})
+    price = client.v1.prices.create(
+        params={
+            "product": product.id,
+            "unit_amount": 1200,
+            "currency": "usd",
+            "recurring": {"interval": "month"},
+        }
+    )
+    customer = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_chargeDeclined",
+            "invoice_settings": {"default_payment_method": "pm_card_chargeDeclined"},
+        }
+    )
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": price.id}]}
+    )
+    assert client.v1.customers.retrieve(customer.id).delinquent is True
+
+    client.v1.invoices.pay(subscription.latest_invoice, params={"paid_out_of_band": True})
+
+    assert client.v1.customers.retrieve(customer.id).delinquent is False

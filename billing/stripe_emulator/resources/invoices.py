@@ -504,7 +504,18 @@ def _settle_paid(ctx: Context, invoice: dict[str, Any], *, out_of_band: bool) ->
     ctx.emit("invoice.paid", invoice)
     if not out_of_band:
         ctx.emit("invoice.payment_succeeded", invoice)
+    _set_delinquent(ctx, invoice["customer"], False)
     subscriptions.on_invoice_paid(ctx, invoice)
+
+
+def _set_delinquent(ctx: Context, customer_id: str, delinquent: bool) -> None:
+    """Stripe's `customer.delinquent`: set by an automatic payment failure, cleared by paying
+    an invoice or marking it uncollectible; the change is a customer.updated event."""
+    customer = ctx.store.get("customer", customer_id)
+    if customer is None or customer.get("deleted") or customer["delinquent"] == delinquent:
+        return
+    customer["delinquent"] = delinquent
+    ctx.emit("customer.updated", customer, {"delinquent": not delinquent})
 
 
 def choose_payment_method(ctx: Context, invoice: dict[str, Any]) -> str | None:
@@ -564,6 +575,8 @@ def attempt_payment(
             final = False
     ctx.emit("invoice.payment_failed", invoice)
     _changed(ctx, invoice, before)
+    if invoice["collection_method"] == "charge_automatically":
+        _set_delinquent(ctx, invoice["customer"], True)
     subscriptions.on_invoice_payment_failed(ctx, invoice, final=final)
     if raise_on_decline:
         if pm_id is None:
@@ -626,6 +639,7 @@ def mark_uncollectible(ctx: Context, invoice: dict[str, Any]) -> None:
     invoice["status_transitions"]["marked_uncollectible_at"] = ctx.now()
     ctx.emit("invoice.marked_uncollectible", invoice)
     _changed(ctx, invoice, before)
+    _set_delinquent(ctx, invoice["customer"], False)
     subscriptions.on_invoice_closed(ctx, invoice)
 
 
