@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +23,8 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 API_VERSION = stripe.api_version
 WEBHOOK_TOLERANCE_SECONDS = 300
@@ -74,6 +77,11 @@ class StripeUnavailable(StripeGatewayError):
     the request may or may not have been applied. Retry later with the same key."""
 
 
+class StripeMisconfigured(StripeUnavailable):
+    """Stripe rejected our API key (401/403): nothing was applied; retrying is safe but will
+    not help until someone fixes the configuration, so it is logged as an error."""
+
+
 class InvalidWebhook(Exception):
     """A webhook delivery whose signature is missing, forged or stale."""
 
@@ -93,14 +101,10 @@ def _translate(error: stripe.StripeError) -> StripeGatewayError:
         )
     if isinstance(error, stripe.IdempotencyError):
         return IdempotencyConflict(message, **kwargs)
-    if isinstance(
-        error,
-        stripe.APIConnectionError
-        | stripe.RateLimitError
-        | stripe.APIError
-        | stripe.AuthenticationError
-        | stripe.PermissionError,
-    ):
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        logger.error("Stripe rejected our API key: %s", message)
+        return StripeMisconfigured(message, **kwargs)
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError):
         return StripeUnavailable(message, **kwargs)
     if error.http_status == 409 or (error.http_status or 0) >= 500:
         # 409: a request with the same key is still running at Stripe; ask again later.
@@ -694,7 +698,8 @@ def preview_subscription_change(
     quantity: int | None = None,
     proration_date: dt.datetime,
 ) -> InvoicePreviewData:
-    """The next invoice if the item changed now: prorations included. Changes nothing."""
+    """The next invoice if the item changed at `proration_date`, prorations included (as the
+    change itself will be made: create_prorations at that date). Changes nothing."""
     item: dict[str, Any] = {"id": item_id}
     if price_id:
         item["price"] = price_id
@@ -705,7 +710,7 @@ def preview_subscription_change(
         "subscription": subscription_id,
         "subscription_details": {
             "items": [item],
-            "proration_behavior": "always_invoice",
+            "proration_behavior": "create_prorations",
             "proration_date": at,
         },
     }

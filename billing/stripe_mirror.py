@@ -58,20 +58,28 @@ class MirrorError(Exception):
 
 
 def _apply(
-    model: type[models.Model], lookup: dict[str, Any], values: dict[str, Any], fetched_at
+    model: type[models.Model],
+    lookup: dict[str, Any],
+    values: dict[str, Any],
+    fetched_at,
+    *,
+    on_insert: dict[str, Any] | None = None,
 ) -> models.Model:
     """Insert or update one mirror row from a Stripe read that began at `fetched_at`.
 
     Runs inside the caller's transaction and locks the row. A row already written from a
     later read is left alone; a row whose values are unchanged is not written (no history).
+    `on_insert` holds values only a new row takes.
     """
-    row = model.objects.select_for_update().filter(**lookup).first()
+    row = model.objects.select_for_update(no_key=True).filter(**lookup).first()
     if row is None:
         try:
             with transaction.atomic():  # a savepoint: a concurrent insert may win the race
-                return model.objects.create(**lookup, **values, stripe_fetched_at=fetched_at)
+                return model.objects.create(
+                    **lookup, **(on_insert or {}), **values, stripe_fetched_at=fetched_at
+                )
         except IntegrityError:
-            row = model.objects.select_for_update().filter(**lookup).first()
+            row = model.objects.select_for_update(no_key=True).filter(**lookup).first()
             if row is None:
                 raise
     if row.stripe_fetched_at is not None and row.stripe_fetched_at > fetched_at:
@@ -169,8 +177,6 @@ def customer_values(customer: gateway.CustomerData) -> dict[str, Any]:
         "currency": currency,
         "status": status,
     }
-    if customer.created is not None:
-        values["created"] = customer.created
     if customer.deleted:
         # A deleted customer's stub carries nothing but its id: keep what we knew.
         values = {"status": status}
@@ -182,8 +188,13 @@ def _apply_customer(customer: gateway.CustomerData, fetched_at) -> Customer:
     existing = Customer.objects.filter(stripe_customer_id=customer.id).exists()
     if not existing and customer.deleted:
         raise MirrorError(f"Customer {customer.id} was deleted before we ever saw it.")
-    values.setdefault("created", fetched_at)
-    return _apply(Customer, {"stripe_customer_id": customer.id}, values, fetched_at)
+    return _apply(
+        Customer,
+        {"stripe_customer_id": customer.id},
+        values,
+        fetched_at,
+        on_insert={"created": customer.created or fetched_at},
+    )
 
 
 def _apply_balance_transaction(entry: gateway.BalanceTransactionData, customer: Customer):
@@ -216,6 +227,8 @@ def _apply_balance_transaction(entry: gateway.BalanceTransactionData, customer: 
     except IntegrityError:
         if not BalanceTransaction.objects.filter(stripe_balance_transaction_id=entry.id).exists():
             raise
+        return
+    _confirm_action(entry.metadata, entry.id)
 
 
 def _known_action(metadata: dict[str, str]) -> int | None:
@@ -328,25 +341,28 @@ UNDONE = (RefundStatus.FAILED, RefundStatus.CANCELED)
 
 
 def _apply_refund(refund: gateway.RefundData) -> None:
-    """A succeeded refund is inserted once; if it later fails, a reversal row follows.
+    """A succeeded refund is inserted once; if it fails later, a reversal row follows.
 
     Pending refunds are not in the ledger yet: Stripe already counts them in the charge's
-    `amount_refunded`, which the payment mirrors, so refundable remaining stays right.
+    `amount_refunded`, which the payment mirrors, so refundable remaining stays right. A refund
+    first seen failed is recorded with its reversal at once (it moved nothing), so that an older
+    read still saying "succeeded" finds it recorded and cannot add it as settled.
     """
-    payment = Payment.objects.select_for_update().get(stripe_charge_id=refund.charge)
+    payment = Payment.objects.select_for_update(no_key=True).get(stripe_charge_id=refund.charge)
     recorded = Refund.objects.filter(stripe_refund_id=refund.id, reverses__isnull=True).first()
-    if recorded is None and refund.status == SETTLED:
-        Refund.objects.create(
+    if recorded is None and refund.status in (SETTLED, *UNDONE):
+        recorded = Refund.objects.create(
             payment=payment,
             stripe_refund_id=refund.id,
             amount=refund.amount,
             currency=refund.currency,
-            status=refund.status,
+            status=SETTLED,
             reason=refund.reason,
             action_id=_known_action(refund.metadata),
             created=refund.created,
         )
-    elif recorded is not None and refund.status in UNDONE and not hasattr(recorded, "reversal"):
+        _confirm_action(refund.metadata, refund.id)
+    if recorded is not None and refund.status in UNDONE and not hasattr(recorded, "reversal"):
         Refund.objects.create(
             payment=payment,
             stripe_refund_id=refund.id,
@@ -359,12 +375,42 @@ def _apply_refund(refund: gateway.RefundData) -> None:
         )
 
 
+def _confirm_action(metadata: dict[str, str], stripe_object_id: str) -> None:
+    """What our action asked for is at Stripe: if the action still waits for Stripe's answer
+    (its answer was lost), this is the answer. SPEC §3: webhooks confirm actions.
+
+    The row is skipped if another transaction holds it: that one is recording the outcome,
+    and waiting for it here could deadlock (it locks the action, then these mirror rows)."""
+    from billing.models import Action, ActionState
+
+    action_id = metadata.get("action_id", "")
+    if not action_id.isdigit():
+        return
+    action = (
+        Action.objects.select_for_update(skip_locked=True, no_key=True)
+        .filter(pk=int(action_id), state=ActionState.EXECUTING)
+        .first()
+    )
+    if action is None:
+        return
+    action.state = ActionState.SUCCEEDED
+    action.stripe_object_id = stripe_object_id
+    action.error_code = action.error_message = ""
+    action.completed_at = timezone.now()
+    action.next_attempt_at = None
+    action._change_ticket = action.ticket_ref  # the history row keeps the action's ticket
+    action.save()
+
+
 # Reading from Stripe, then applying ---------------------------------------------------------
 
 
 @dataclass
 class Snapshot:
-    """Everything read from Stripe for one change, applied together in one transaction."""
+    """Everything read from Stripe for one change, applied together in one transaction.
+
+    Each object remembers when its own read began (`read_at`): that, not when the snapshot
+    began, decides whether it may overwrite what a row holds."""
 
     fetched_at: dt.datetime
     products: list[gateway.ProductData] = field(default_factory=list)
@@ -375,10 +421,22 @@ class Snapshot:
     charges: list[tuple[gateway.ChargeData, str]] = field(default_factory=list)
     refunds: list[gateway.RefundData] = field(default_factory=list)
     balance_transactions: list[gateway.BalanceTransactionData] = field(default_factory=list)
+    read_at: dict[str, dt.datetime] = field(default_factory=dict)
+
+    def _read(self, fetch: Callable, *args: Any) -> Any:
+        """Call the gateway, stamping what it returns with the time the call began."""
+        began = timezone.now()
+        result = fetch(*args)
+        for item in result if isinstance(result, list) else [result]:
+            self.read_at[item.id] = began
+        return result
+
+    def stamp(self, object_id: str) -> dt.datetime:
+        return self.read_at.get(object_id, self.fetched_at)
 
     def read_customer(self, customer_id: str) -> None:
         if customer_id and not any(c.id == customer_id for c in self.customers):
-            self.customers.append(gateway.retrieve_customer(customer_id))
+            self.customers.append(self._read(gateway.retrieve_customer, customer_id))
 
     def read_customer_if_unknown(self, customer_id: str) -> None:
         if customer_id and not Customer.objects.filter(stripe_customer_id=customer_id).exists():
@@ -387,19 +445,19 @@ class Snapshot:
     def read_price_if_unknown(self, price_id: str) -> None:
         if not price_id or Price.objects.filter(stripe_price_id=price_id).exists():
             return
-        price = gateway.retrieve_price(price_id)
+        price = self._read(gateway.retrieve_price, price_id)
         self.prices.append(price)
         if not any(p.id == price.product for p in self.products):
-            self.products.append(gateway.retrieve_product(price.product))
+            self.products.append(self._read(gateway.retrieve_product, price.product))
 
     def read_subscription(self, subscription_id: str) -> None:
-        subscription = gateway.retrieve_subscription(subscription_id)
+        subscription = self._read(gateway.retrieve_subscription, subscription_id)
         self.read_customer_if_unknown(subscription.customer)
         self.read_price_if_unknown(subscription.price)
         self.subscriptions.append(subscription)
 
     def read_invoice(self, invoice_id: str) -> None:
-        invoice = gateway.retrieve_invoice(invoice_id)
+        invoice = self._read(gateway.retrieve_invoice, invoice_id)
         self.read_customer_if_unknown(invoice.customer)
         if (
             invoice.subscription
@@ -411,10 +469,10 @@ class Snapshot:
         self.invoices.append(invoice)
 
     def read_charge(self, charge_id: str) -> None:
-        charge = gateway.retrieve_charge(charge_id)
-        self._add_charge(charge)
+        self.add_charge(self._read(gateway.retrieve_charge, charge_id))
 
-    def _add_charge(self, charge: gateway.ChargeData) -> None:
+    def add_charge(self, charge: gateway.ChargeData) -> None:
+        """A charge read elsewhere (e.g. a list page), with its customer and invoice."""
         if not charge.customer:
             return  # a charge outside any customer is not billing of ours
         self.read_customer_if_unknown(charge.customer)
@@ -426,29 +484,29 @@ class Snapshot:
         self.charges.append((charge, invoice_id))
 
     def read_refund(self, refund_id: str) -> None:
-        refund = gateway.retrieve_refund(refund_id)
+        refund = self._read(gateway.retrieve_refund, refund_id)
         self.read_charge(refund.charge)
         self.refunds.append(refund)
 
     def read_balance(self, customer_id: str) -> None:
         self.read_customer(customer_id)
-        self.balance_transactions.extend(gateway.list_balance_transactions(customer_id))
+        self.balance_transactions.extend(self._read(gateway.list_balance_transactions, customer_id))
 
     def read_whole_customer(self, customer_id: str) -> None:
         """The customer and everything billing-related Stripe holds for them."""
         self.read_customer(customer_id)
-        for subscription in gateway.list_subscriptions(customer_id):
+        for subscription in self._read(gateway.list_subscriptions, customer_id):
             self.read_price_if_unknown(subscription.price)
             self.subscriptions.append(subscription)
-        self.invoices.extend(gateway.list_invoices(customer_id))
-        for charge in gateway.list_charges(customer_id):
+        self.invoices.extend(self._read(gateway.list_invoices, customer_id))
+        for charge in self._read(gateway.list_charges, customer_id):
             invoice_id = ""
             if charge.payment_intent:
                 invoice_id = gateway.invoice_for_payment_intent(charge.payment_intent)
             self.charges.append((charge, invoice_id))
             if charge.amount_refunded:
-                self.refunds.extend(gateway.list_refunds(charge.id))
-        self.balance_transactions.extend(gateway.list_balance_transactions(customer_id))
+                self.refunds.extend(self._read(gateway.list_refunds, charge.id))
+        self.balance_transactions.extend(self._read(gateway.list_balance_transactions, customer_id))
 
     def apply(self, *, reason: str) -> None:
         """Write everything read, parents first, in one transaction of its own."""
@@ -458,20 +516,22 @@ class Snapshot:
     def apply_rows(self) -> None:
         """Write everything read, parents first, inside the caller's transaction and audit
         context (an action records Stripe's answer together with its own new state)."""
-        fetched_at = self.fetched_at
-        plans = {product.id: _apply_product(product, fetched_at) for product in self.products}
+        stamp = self.stamp
+        plans = {
+            product.id: _apply_product(product, stamp(product.id)) for product in self.products
+        }
         for price in self.prices:
             plan = plans.get(price.product) or Plan.objects.get(stripe_product_id=price.product)
-            _apply_price(price, plan, fetched_at)
+            _apply_price(price, plan, stamp(price.id))
         customers = {}
         for customer in self.customers:
-            customers[customer.id] = _apply_customer(customer, fetched_at)
+            customers[customer.id] = _apply_customer(customer, stamp(customer.id))
         for subscription in self.subscriptions:
-            _apply_subscription(subscription, fetched_at)
+            _apply_subscription(subscription, stamp(subscription.id))
         for invoice in self.invoices:
-            _apply_invoice(invoice, fetched_at)
+            _apply_invoice(invoice, stamp(invoice.id))
         for charge, invoice_id in self.charges:
-            _apply_charge(charge, invoice_id, fetched_at)
+            _apply_charge(charge, invoice_id, stamp(charge.id))
         for refund in self.refunds:
             _apply_refund(refund)
         for entry in sorted(self.balance_transactions, key=lambda e: (e.created, e.id)):
@@ -525,7 +585,7 @@ def _reads_for_event(event: gateway.EventData) -> Callable[[Snapshot], None] | N
         customer = gateway._id(obj.get("customer"))
         return lambda s: s.read_balance(customer)
     if kind == "product":
-        return lambda s: s.products.append(gateway.retrieve_product(object_id))
+        return lambda s: s.products.append(s._read(gateway.retrieve_product, object_id))
     if kind in ("price", "plan"):
         return lambda s: _read_price(s, object_id)
     return None
@@ -534,14 +594,14 @@ def _reads_for_event(event: gateway.EventData) -> Callable[[Snapshot], None] | N
 def _read_charge_and_refunds(snapshot: Snapshot, charge_id: str) -> None:
     snapshot.read_charge(charge_id)
     if snapshot.charges and snapshot.charges[-1][0].amount_refunded:
-        snapshot.refunds.extend(gateway.list_refunds(charge_id))
+        snapshot.refunds.extend(snapshot._read(gateway.list_refunds, charge_id))
 
 
 def _read_price(snapshot: Snapshot, price_id: str) -> None:
-    price = gateway.retrieve_price(price_id)
+    price = snapshot._read(gateway.retrieve_price, price_id)
     snapshot.prices.append(price)
     if not Plan.objects.filter(stripe_product_id=price.product).exists():
-        snapshot.products.append(gateway.retrieve_product(price.product))
+        snapshot.products.append(snapshot._read(gateway.retrieve_product, price.product))
 
 
 def apply_event(event: gateway.EventData) -> bool:

@@ -72,7 +72,7 @@ def _fill_from_page(snapshot: mirror.Snapshot, resource: str, items: list[dict[s
             snapshot.read_customer_if_unknown(invoice.customer)
             snapshot.invoices.append(invoice)
         elif resource == "charges":
-            snapshot._add_charge(gateway.ChargeData.parse(item))
+            snapshot.add_charge(gateway.ChargeData.parse(item))
         elif resource == "refunds":
             refund = gateway.RefundData.parse(item)
             if refund.charge and Payment.objects.filter(stripe_charge_id=refund.charge).exists():
@@ -161,7 +161,7 @@ def _backfill_balances(cursor: SyncCursor, progress: Progress) -> int:
 
 def _reset_cursors() -> None:
     with transaction.atomic(durable=True), audited(actor=None, reason=SYNC_REASON):
-        for cursor in SyncCursor.objects.select_for_update():
+        for cursor in SyncCursor.objects.select_for_update(no_key=True):
             cursor.starting_after, cursor.synced, cursor.completed_at = "", 0, None
             cursor.save()
 

@@ -40,3 +40,12 @@ def end_entitlement_override(override_pk: int) -> None:
     from billing import services
 
     services.end_override(override_pk=override_pk)
+
+
+@task()
+def resync_customer(stripe_customer_id: str) -> None:
+    """Bring one customer's mirror level with Stripe (e.g. after an answer we could not
+    record locally)."""
+    from billing import stripe_mirror
+
+    stripe_mirror.resync_customer(stripe_customer_id, reason="Resync after a Stripe answer")

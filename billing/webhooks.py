@@ -20,6 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_tasks_db.backend import DatabaseBackend
 
 from accounts.audit import audited
 from billing import stripe_gateway as gateway
@@ -71,7 +72,12 @@ def store_event(event: gateway.EventData, *, raw_body: str) -> StripeEvent | Non
                 )
         except IntegrityError:
             return None  # delivered before: Stripe retries until it hears 2xx
-        transaction.on_commit(partial(process_stripe_event.enqueue, row.pk))
+        if isinstance(process_stripe_event.get_backend(), DatabaseBackend):
+            # The task row is written in this transaction: stored event and its processing
+            # exist together or not at all, even if this process dies right after.
+            process_stripe_event.enqueue(row.pk)
+        else:
+            transaction.on_commit(partial(process_stripe_event.enqueue, row.pk))
     return row
 
 
@@ -98,7 +104,7 @@ def _record(event_pk: int, *, error: str, processed_at: dt.datetime | None = Non
             actor=None, reason="Stripe event processed" if not error else "Stripe event failed"
         ),
     ):
-        row = StripeEvent.objects.select_for_update().get(pk=event_pk)
+        row = StripeEvent.objects.select_for_update(no_key=True).get(pk=event_pk)
         if row.processed_at is not None:
             return
         row.attempts += 1

@@ -132,6 +132,11 @@ class Action(models.Model):
         output_field=models.CharField(max_length=60),
         db_persist=True,
     )
+    stripe_metadata = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Sent with every attempt, fixed at the first so that retries match it.",
+    )
     stripe_object_id = models.CharField(max_length=255, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)

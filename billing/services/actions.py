@@ -4,7 +4,9 @@ validate → preview → policy → execute → record.
 
 1. `submit` validates what was asked (reason from the list, ticket, note, no card numbers, the
    target in a state that allows it), locks the actor, the customer and the target (always in
-   that order), checks again under the lock, decides by policy, and commits the Action (with
+   that order; FOR NO KEY UPDATE, so the foreign-key checks of history rows and ledger
+   inserts, which take KEY SHARE locks, never wait on them), checks again under the lock,
+   decides by policy, and commits the Action (with
    its idempotency key `<kind>:<id>`) as `executing`, or as `pending_approval` with an
    ApprovalRequest. A retry task is enqueued in the same transaction, as a safety net.
 2. `execute` calls Stripe outside any lock or transaction, with that key and the action's
@@ -52,9 +54,10 @@ from billing.stripe_mirror import Snapshot
 logger = logging.getLogger(__name__)
 
 NOTE_MAX = 2000
-# Thirteen to nineteen digits, possibly grouped by spaces or dashes: what a card number looks
-# like. Card numbers must never be stored, so free text with one is refused outright.
-CARD_NUMBER = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# Thirteen to nineteen digits, grouped by up to three spaces, dots, dashes or the like, and
+# passing the Luhn check: what a card number looks like. Card numbers must never be stored, so
+# free text with one is refused outright.
+_CARD_DIGITS = re.compile(r"(?<![0-9])[0-9](?:[^0-9A-Za-z\n]{0,3}[0-9]){12,18}(?![0-9])")
 # After a try without a trustworthy answer: ask again after these delays, then every hour.
 RETRY_DELAYS = [dt.timedelta(seconds=s) for s in (30, 60, 120, 300, 600, 1800, 3600)]
 
@@ -75,11 +78,30 @@ class Justification:
         return f"{text}. {self.note}" if self.note else text
 
 
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def has_card_number(text: str) -> bool:
+    """Whether free text holds something that looks like a card number."""
+    for match in _CARD_DIGITS.finditer(text or ""):
+        digits = re.sub(r"[^0-9]", "", match.group())
+        if _luhn(digits):
+            return True
+    return False
+
+
 def justify(*, kind: str, reason: str, ticket: str, note: str) -> Justification:
     """Validate reason, ticket and note together, reporting every problem at once."""
     errors: dict[str, str] = {}
     label = ActionKind(kind).label.lower()
-    reason_code = ReasonCode.objects.filter(kind=kind, code=reason.strip(), active=True).first()
+    reason_code = ReasonCode.objects.filter(
+        kind=kind, code=(reason or "").strip(), active=True
+    ).first()
     if reason_code is None:
         errors["reason"] = f"Choose a reason from the list for a {label}."
     ticket_ref = clean_ticket_ref(ticket or "")
@@ -92,7 +114,7 @@ def justify(*, kind: str, reason: str, ticket: str, note: str) -> Justification:
         errors["note"] = "Explain the reason in the note."
     elif len(note) > NOTE_MAX:
         errors["note"] = f"Keep the note under {NOTE_MAX} characters."
-    elif CARD_NUMBER.search(note):
+    elif has_card_number(note):
         errors["note"] = "Remove what looks like a card number from the note: we never store them."
     if errors:
         raise InvalidAction(errors)
@@ -104,8 +126,23 @@ def require_permission(user: User, permission: str = "billing.request_action") -
         raise NotAllowed("Your roles do not allow this.")
 
 
-def payload_hash(payload: dict[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+def payload_hash(action: Action) -> str:
+    """SHA-256 of everything the action would do: kind, payload, amount, currency, targets.
+
+    An approval binds to it; execution checks it again, so a request edited after it was
+    made (or approved) is never carried out."""
+    exact = {
+        "kind": action.kind,
+        "payload": action.payload,
+        "amount": action.amount,
+        "currency": action.currency,
+        "customer": action.customer_id,
+        "payment": action.payment_id,
+        "subscription": action.subscription_id,
+        "invoice": action.invoice_id,
+        "balance_transaction": action.balance_transaction_id,
+    }
+    canonical = json.dumps(exact, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -152,6 +189,14 @@ class Handler:
     def check_locked(self, action: Action) -> None:
         """Lock the target row and check the action still applies (raise otherwise)."""
 
+    def find_existing(self, action: Action) -> Any:
+        """Before asking again: Stripe's answer if the change is already made, else None.
+
+        Stripe replays an idempotency key's first answer only for 24 hours, and ignores keys
+        on DELETE; so a retry first looks for what an earlier attempt may have done (by the
+        action id in the object's metadata, or by the target's state)."""
+        return None
+
     def perform(self, action: Action, metadata: dict[str, str]) -> Any:
         """Make the change at Stripe with the action's idempotency key; return its answer."""
         raise NotImplementedError
@@ -191,8 +236,8 @@ def submit(
         ),
     ):
         # Lock order, always: the actor (their 24-hour sum), the customer, then the target.
-        User.objects.select_for_update().get(pk=actor.pk)
-        Customer.objects.select_for_update().get(pk=proposal.customer.pk)
+        User.objects.select_for_update(no_key=True).get(pk=actor.pk)
+        Customer.objects.select_for_update(no_key=True).get(pk=proposal.customer.pk)
         action = Action(
             kind=proposal.kind,
             customer=proposal.customer,
@@ -201,12 +246,12 @@ def submit(
             ticket_ref=justification.ticket,
             note=justification.note,
             payload=proposal.payload,
-            payload_hash=payload_hash(proposal.payload),
             amount=proposal.amount,
             currency=proposal.currency,
             created_at=now,
             **proposal.targets,
         )
+        action.payload_hash = payload_hash(action)
         handler.check_locked(action)
         decision = policy.decide(
             user=actor,
@@ -281,7 +326,7 @@ def execute(action_pk: int, *, now: dt.datetime | None = None) -> Action:
     if action.state != ActionState.EXECUTING:
         return action
     handler = HANDLERS[action.kind]
-    if payload_hash(action.payload) != action.payload_hash:
+    if payload_hash(action) != action.payload_hash:
         return _finish(
             action,
             ActionState.FAILED,
@@ -290,40 +335,62 @@ def execute(action_pk: int, *, now: dt.datetime | None = None) -> Action:
             message="The request changed after it was made; nothing was done. Ask again.",
         )
     with transaction.atomic(durable=True), _audit(action, "asking Stripe")():
-        locked = Action.objects.select_for_update().get(pk=action_pk)
+        locked = Action.objects.select_for_update(no_key=True).get(pk=action_pk)
         if locked.state != ActionState.EXECUTING:
             return locked
+        asked_before = locked.attempts > 0
         locked.attempts += 1
         locked.next_attempt_at = _next_attempt(locked, now)
-        locked.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
+        if not locked.stripe_metadata:
+            # Fixed at the first attempt: a retry must send exactly the same parameters.
+            locked.stripe_metadata = _metadata(locked)
+        locked.save(update_fields=["attempts", "next_attempt_at", "stripe_metadata", "updated_at"])
         _enqueue_retry(locked)  # in case this process dies before Stripe answers
     try:
-        result = handler.perform(action, _metadata(action))
-        snapshot = handler.read_back(action, result)
+        result = handler.find_existing(locked) if asked_before else None
+        if result is None:
+            result = handler.perform(locked, locked.stripe_metadata)
     except gateway.StripeUnavailable as error:
-        logger.warning("Action %s: Stripe did not answer (%s); will retry", action.pk, error)
+        logger.warning("Action %s: no answer from Stripe (%s); will retry", action_pk, error)
         return _note_unanswered(action_pk, error)
     except gateway.StripeGatewayError as error:
         return _finish(
-            action,
+            locked,
             ActionState.FAILED,
             now=now,
             code=error.code or "stripe_error",
             message=error.message,
         )
-    return _finish(action, ActionState.SUCCEEDED, now=now, result=result, snapshot=snapshot)
+    # Stripe made the change: from here on the action succeeded, whatever else fails.
+    try:
+        snapshot = handler.read_back(locked, result)
+    except gateway.StripeGatewayError as error:
+        logger.warning("Action %s: reading back from Stripe failed (%s)", action_pk, error)
+        snapshot = None
+    return _finish(locked, ActionState.SUCCEEDED, now=now, result=result, snapshot=snapshot)
 
 
 def _note_unanswered(action_pk: int, error: gateway.StripeGatewayError) -> Action:
     action = Action.objects.select_related("actor").get(pk=action_pk)
+    if isinstance(error, gateway.StripeMisconfigured):
+        message = (
+            "Stripe refused our API key, so nothing has happened yet. The app will try again "
+            "once the configuration is fixed; tell the billing admin team."
+        )
+    else:
+        message = (
+            "Stripe did not answer in time. The app keeps asking with the same request key, so "
+            "this cannot happen twice; nothing to do but wait."
+        )
     with transaction.atomic(durable=True), _audit(action, "Stripe did not answer")():
-        locked = Action.objects.select_for_update().get(pk=action_pk)
+        locked = Action.objects.select_for_update(no_key=True).get(pk=action_pk)
         if locked.state == ActionState.EXECUTING:
-            locked.error_code = "stripe_unavailable"
-            locked.error_message = (
-                f"Stripe did not answer ({error.message}). Retrying automatically with the same "
-                "idempotency key, so it cannot happen twice."
+            locked.error_code = (
+                "stripe_misconfigured"
+                if isinstance(error, gateway.StripeMisconfigured)
+                else "stripe_unavailable"
             )
+            locked.error_message = message
             locked.save(update_fields=["error_code", "error_message", "updated_at"])
     return locked
 
@@ -338,13 +405,21 @@ def _finish(
     code: str = "",
     message: str = "",
 ) -> Action:
+    """Record Stripe's answer. The mirror rows it changed are written in a savepoint: should
+    they fail, the outcome stands and the customer is resynchronized from Stripe instead."""
     outcome = "succeeded" if state == ActionState.SUCCEEDED else f"failed: {message}"
+    resync = snapshot is None and state == ActionState.SUCCEEDED and result is not None
     with transaction.atomic(durable=True), _audit(action, outcome)():
-        locked = Action.objects.select_for_update().get(pk=action.pk)
+        locked = Action.objects.select_for_update(no_key=True).get(pk=action.pk)
         if locked.state != ActionState.EXECUTING:
-            return locked  # another attempt recorded the outcome first
+            return locked  # another attempt, or a webhook, recorded the outcome first
         if snapshot is not None:
-            snapshot.apply_rows()
+            try:
+                with transaction.atomic():
+                    snapshot.apply_rows()
+            except Exception:
+                logger.exception("Action %s: could not mirror Stripe's answer", action.pk)
+                resync = True
         if state == ActionState.SUCCEEDED:
             locked.stripe_object_id = HANDLERS[locked.kind].record(locked, result)
             locked.error_code = locked.error_message = ""
@@ -354,6 +429,10 @@ def _finish(
         locked.completed_at = now
         locked.next_attempt_at = None
         locked.save()
+        if resync and locked.customer.stripe_customer_id:
+            from billing.tasks import resync_customer
+
+            resync_customer.enqueue(locked.customer.stripe_customer_id)
     return locked
 
 
@@ -362,7 +441,9 @@ def _finish(
 
 def _pending(approval_pk: int, now: dt.datetime) -> ApprovalRequest:
     approval = (
-        ApprovalRequest.objects.select_for_update().select_related("action").get(pk=approval_pk)
+        ApprovalRequest.objects.select_for_update(no_key=True)
+        .select_related("action")
+        .get(pk=approval_pk)
     )
     if approval.decision:
         raise ActionConflict(f"This request was already {approval.get_decision_display().lower()}.")
@@ -375,7 +456,7 @@ def approve(*, approval_pk: int, approver: User, note: str = "", now: dt.datetim
     """Approve another staff member's request and execute it."""
     now = now or timezone.now()
     require_permission(approver, "billing.approve_action")
-    if CARD_NUMBER.search(note or ""):
+    if has_card_number(note):
         raise InvalidAction({"note": "Remove what looks like a card number from the note."})
     approval = ApprovalRequest.objects.select_related("action").get(pk=approval_pk)
     action = approval.action
@@ -397,11 +478,11 @@ def approve(*, approval_pk: int, approver: User, note: str = "", now: dt.datetim
             ticket=action.ticket_ref,
         ),
     ):
-        User.objects.select_for_update().get(pk=action.actor_id)
-        Customer.objects.select_for_update().get(pk=action.customer_id)
+        User.objects.select_for_update(no_key=True).get(pk=action.actor_id)
+        Customer.objects.select_for_update(no_key=True).get(pk=action.customer_id)
         approval = _pending(approval_pk, now)
-        action = Action.objects.select_for_update().get(pk=approval.action_id)
-        if payload_hash(action.payload) != approval.payload_hash:
+        action = Action.objects.select_for_update(no_key=True).get(pk=approval.action_id)
+        if payload_hash(action) != approval.payload_hash:
             raise ActionConflict(
                 "The request changed after it was made, so this approval does not apply to it."
             )
@@ -425,11 +506,19 @@ def reject(*, approval_pk: int, approver: User, reason: str, now: dt.datetime | 
     require_permission(approver, "billing.approve_action")
     if not (reason or "").strip():
         raise InvalidAction({"reason": "Say why the request is rejected."})
-    if CARD_NUMBER.search(reason):
+    if has_card_number(reason):
         raise InvalidAction({"reason": "Remove what looks like a card number from the reason."})
     approval = ApprovalRequest.objects.select_related("action").get(pk=approval_pk)
+    action = approval.action
     if approval.requested_by_id == approver.pk:
         raise NotAllowed("Nobody decides their own request; withdraw it instead.")
+    if not policy.covers(
+        user=approver, kind=action.kind, currency=action.currency, measure=_measure(action)
+    ):
+        raise NotAllowed(
+            "Your own limit does not cover this request; someone with a larger limit must "
+            "decide it."
+        )
     return _close(
         approval_pk,
         ApprovalDecision.REJECTED,
@@ -464,7 +553,7 @@ def expire(*, approval_pk: int, now: dt.datetime | None = None) -> Action | None
             ticket=approval.action.ticket_ref,
         ),
     ):
-        approval = ApprovalRequest.objects.select_for_update().get(pk=approval_pk)
+        approval = ApprovalRequest.objects.select_for_update(no_key=True).get(pk=approval_pk)
         if approval.decision:
             return None
         return _close_locked(approval, ApprovalDecision.EXPIRED, ActionState.EXPIRED, None, "", now)
@@ -492,7 +581,7 @@ def _close_locked(approval, decision, state, actor, note, now) -> Action:
     approval.decided_at = now
     approval.decision_note = note
     approval.save()
-    action = Action.objects.select_for_update().get(pk=approval.action_id)
+    action = Action.objects.select_for_update(no_key=True).get(pk=approval.action_id)
     action.state = state
     action.completed_at = now
     action.save()

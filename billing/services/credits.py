@@ -180,6 +180,12 @@ def request_credit_reversal(
 
 
 class _BalanceHandler(Handler):
+    def find_existing(self, action: Action) -> gateway.BalanceTransactionData | None:
+        for entry in gateway.list_balance_transactions(action.payload["stripe_customer"]):
+            if entry.metadata.get("action_id") == str(action.pk):
+                return entry
+        return None
+
     def perform(self, action: Action, metadata: dict[str, str]) -> gateway.BalanceTransactionData:
         payload = action.payload
         if "reverses" in payload:

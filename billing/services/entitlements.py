@@ -149,7 +149,7 @@ def end_override(*, override_pk: int, now: dt.datetime | None = None) -> bool:
         transaction.atomic(durable=True),
         audited(actor=None, reason="Entitlement override reached its expiry"),
     ):
-        override = EntitlementOverride.objects.select_for_update().get(pk=override_pk)
+        override = EntitlementOverride.objects.select_for_update(no_key=True).get(pk=override_pk)
         if override.ended_at is not None or override.expires_at > now:
             return False
         override.ended_at = override.expires_at

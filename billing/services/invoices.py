@@ -105,9 +105,20 @@ def request_invoice_action(
     return submit(proposal, actor=actor, justification=justification, now=now or timezone.now())
 
 
+# The invoice status each Stripe invoice action leads to.
+TARGET_STATUS = {"void": "void", "mark_uncollectible": "uncollectible", "pay": "paid"}
+
+
 class InvoiceHandler(Handler):
     def check_locked(self, action: Action) -> None:
-        check_state(action.kind, Invoice.objects.select_for_update().get(pk=action.invoice_id))
+        check_state(
+            action.kind, Invoice.objects.select_for_update(no_key=True).get(pk=action.invoice_id)
+        )
+
+    def find_existing(self, action: Action) -> gateway.InvoiceData | None:
+        """Stripe's invoice actions refuse a second go; an earlier attempt may have done it."""
+        invoice = gateway.retrieve_invoice(action.payload["stripe_invoice"])
+        return invoice if invoice.status == TARGET_STATUS[action.payload["action"]] else None
 
     def perform(self, action: Action, metadata: dict[str, str]) -> gateway.InvoiceData:
         return gateway.invoice_action(

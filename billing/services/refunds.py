@@ -132,7 +132,7 @@ class RefundHandler(Handler):
     kind = ActionKind.REFUND
 
     def check_locked(self, action: Action) -> None:
-        payment = Payment.objects.select_for_update().get(pk=action.payment_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=action.payment_id)
         if payment.status != PaymentStatus.SUCCEEDED:
             raise ActionConflict("Only a succeeded payment can be refunded.")
         remaining = refundable(payment, excluding=action)
@@ -141,6 +141,12 @@ class RefundHandler(Handler):
                 "Another refund got there first: at most "
                 f"{format_amount(max(remaining, 0), payment.currency)} can still be refunded."
             )
+
+    def find_existing(self, action: Action) -> gateway.RefundData | None:
+        for refund in gateway.list_refunds(action.payload["charge"]):
+            if refund.metadata.get("action_id") == str(action.pk):
+                return refund
+        return None
 
     def perform(self, action: Action, metadata: dict[str, str]) -> gateway.RefundData:
         return gateway.create_refund(

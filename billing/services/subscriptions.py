@@ -54,6 +54,36 @@ def _day(moment: dt.datetime | None) -> str:
     return f"{moment:%Y-%m-%d}" if moment else "—"
 
 
+def _timestamp(moment: dt.datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment else None
+
+
+def check_unchanged(action: Action, subscription: Subscription) -> None:
+    """The subscription is still as it was when the change was asked (and previewed).
+
+    A request approved later must not undo what was changed meanwhile (e.g. set the seats
+    back, or shorten a trial extended since)."""
+    expected = action.payload
+    found = {
+        "from_price": subscription.price.stripe_price_id,
+        "from_quantity": subscription.quantity,
+        "from_trial_end": _timestamp(subscription.trial_end),
+        "from_coupon": subscription.discount_coupon_id,
+    }
+    labels = {
+        "from_price": "price",
+        "from_quantity": "seats",
+        "from_trial_end": "trial end",
+        "from_coupon": "discount",
+    }
+    for key, now_value in found.items():
+        if key in expected and expected[key] != now_value:
+            raise ActionConflict(
+                f"The subscription's {labels[key]} changed since this was requested; "
+                "ask again from its current state."
+            )
+
+
 @dataclass(frozen=True)
 class Change:
     """What a change asks, as given by a screen or the API (already typed)."""
@@ -108,6 +138,9 @@ def _proposal(subscription: Subscription, change: Change, now: dt.datetime) -> P
                 stripe_price=price.stripe_price_id,
                 item=subscription.stripe_item_id,
                 quantity=subscription.quantity if price.plan.per_seat else 1,
+                from_price=subscription.price.stripe_price_id,
+                from_quantity=subscription.quantity,
+                proration_date=int(now.timestamp()),
             )
     elif kind == ActionKind.SEAT_CHANGE:
         quantity = change.quantity
@@ -116,7 +149,12 @@ def _proposal(subscription: Subscription, change: Change, now: dt.datetime) -> P
         elif quantity == subscription.quantity:
             errors["quantity"] = f"The subscription already has {quantity} seats."
         else:
-            payload.update(item=subscription.stripe_item_id, quantity=quantity)
+            payload.update(
+                item=subscription.stripe_item_id,
+                quantity=quantity,
+                from_quantity=subscription.quantity,
+                proration_date=int(now.timestamp()),
+            )
     elif kind == ActionKind.TRIAL_EXTENSION:
         new_end, current = change.trial_end, subscription.trial_end
         if new_end is None:
@@ -129,9 +167,14 @@ def _proposal(subscription: Subscription, change: Change, now: dt.datetime) -> P
             errors["trial_end"] = f"A trial can end at most {MAX_TRIAL_DAYS_AHEAD} days from now."
         else:
             measure = math.ceil((new_end - (current or now)) / dt.timedelta(days=1))
-            payload.update(trial_end=int(new_end.timestamp()), days=measure)
+            payload.update(
+                trial_end=int(new_end.timestamp()),
+                days=measure,
+                from_trial_end=_timestamp(current),
+            )
     elif kind == ActionKind.DISCOUNT:
         payload.update(_discount(subscription, change, errors))
+        payload["from_coupon"] = subscription.discount_coupon_id
     elif kind == ActionKind.PAUSE_COLLECTION:
         if change.behavior not in PauseBehavior.values:
             errors["behavior"] = "Choose what happens to invoices while collection is paused."
@@ -224,27 +267,30 @@ def preview_subscription_change(
     kind = proposal.kind
     lines: list[PreviewLine] = []
     if kind in (ActionKind.PRICE_CHANGE, ActionKind.SEAT_CHANGE):
-        preview = gateway.preview_subscription_change(
-            subscription_id=subscription.stripe_subscription_id,
-            item_id=subscription.stripe_item_id,
-            price_id=payload.get("stripe_price"),
-            quantity=payload.get("quantity"),
-            proration_date=now,
-        )
+        try:
+            preview = gateway.preview_subscription_change(
+                subscription_id=subscription.stripe_subscription_id,
+                item_id=subscription.stripe_item_id,
+                price_id=payload.get("stripe_price"),
+                quantity=payload.get("quantity"),
+                proration_date=now,
+            )
+        except gateway.StripeGatewayError as error:
+            raise ActionConflict(f"Stripe could not preview this change: {error.message}") from None
         if kind == ActionKind.PRICE_CHANGE:
             lines.append(PreviewLine("Price", str(subscription.price), str(change.price)))
         else:
             lines.append(PreviewLine("Seats", str(subscription.quantity), str(payload["quantity"])))
         lines.append(
             PreviewLine(
-                "Proration, charged or credited now",
+                "Proration on the next invoice",
                 "",
                 format_amount(preview.proration_total, currency),
             )
         )
         summary = (
-            f"Change takes effect now; the proration of "
-            f"{format_amount(preview.proration_total, currency)} is invoiced now."
+            "Takes effect now; the proration of "
+            f"{format_amount(preview.proration_total, currency)} is added to the next invoice."
         )
     elif kind == ActionKind.TRIAL_EXTENSION:
         lines.append(
@@ -305,11 +351,12 @@ def request_subscription_change(
 class SubscriptionHandler(Handler):
     def check_locked(self, action: Action) -> None:
         subscription = (
-            Subscription.objects.select_for_update()
+            Subscription.objects.select_for_update(no_key=True)
             .select_related("price__plan")
             .get(pk=action.subscription_id)
         )
         check_state(action.kind, subscription, timezone.now())
+        check_unchanged(action, subscription)
 
     def params(self, action: Action) -> dict[str, Any]:
         raise NotImplementedError
@@ -340,6 +387,7 @@ class PriceChangeHandler(SubscriptionHandler):
         return {
             "items": [{"id": p["item"], "price": p["stripe_price"], "quantity": p["quantity"]}],
             "proration_behavior": "create_prorations",
+            "proration_date": p["proration_date"],
         }
 
 
@@ -352,6 +400,7 @@ class SeatChangeHandler(SubscriptionHandler):
         return {
             "items": [{"id": p["item"], "quantity": p["quantity"]}],
             "proration_behavior": "create_prorations",
+            "proration_date": p["proration_date"],
         }
 
 
@@ -415,6 +464,13 @@ class DiscountHandler(SubscriptionHandler):
 @register
 class CancelHandler(SubscriptionHandler):
     kind = ActionKind.CANCEL
+
+    def find_existing(self, action: Action) -> gateway.SubscriptionData | None:
+        """Cancelling now is a DELETE, which Stripe does not make idempotent: look first."""
+        if action.payload["at_period_end"]:
+            return None
+        subscription = gateway.retrieve_subscription(action.payload["stripe_subscription"])
+        return subscription if subscription.status == SubscriptionStatus.CANCELED else None
 
     def perform(self, action: Action, metadata: dict[str, str]) -> gateway.SubscriptionData:
         if action.payload["at_period_end"]:

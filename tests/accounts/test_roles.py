@@ -71,15 +71,18 @@ def test_default_policy_limits_are_specs():
     assert limit("support", ActionKind.REFUND, "usd") == (10_000, 50_000)
     assert limit("support", ActionKind.CREDIT, "usd") == (0, 0)
     assert limit("support", ActionKind.PRICE_CHANGE) == (0, 0)
-    assert limit("support", ActionKind.TRIAL_EXTENSION) == (30, None)
+    assert limit("support", ActionKind.TRIAL_EXTENSION) == (30, 30)
     assert limit("finance", ActionKind.REFUND, "usd") == (500_000, 2_000_000)
     assert limit("finance", ActionKind.CREDIT, "usd") == (200_000, 1_000_000)
     assert limit("finance", ActionKind.PRICE_CHANGE) == (None, None)
     assert limit("admin", ActionKind.REFUND, "usd") == (1_000_000, 5_000_000)
     assert limit("admin", ActionKind.CREDIT, "usd") == (1_000_000, 5_000_000)
     assert not PolicyLimit.objects.filter(role__name="auditor").exists()
+    # The demo's other currencies: at par for EUR and GBP, ¥150 to the dollar for JPY.
+    assert limit("finance", ActionKind.REFUND, "eur") == (500_000, 2_000_000)
+    assert limit("support", ActionKind.REFUND, "jpy") == (15_000, 75_000)
     # No row for a currency means every such action needs an approval.
-    assert not PolicyLimit.objects.filter(currency="eur").exists()
+    assert not PolicyLimit.objects.filter(currency="chf").exists()
 
 
 def test_default_policy_rows_have_their_creation_in_history():

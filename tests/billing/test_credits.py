@@ -52,12 +52,20 @@ def test_a_credit_must_be_in_the_customers_currency(account, finance_user):
 
 
 def test_a_credit_in_a_currency_without_a_limit_row_needs_approval(stripe_emulator, finance_user):
-    euro_account = mirrored_account(currency="eur")
+    franc_account = mirrored_account(currency="chf")
 
-    action = credit(finance_user, euro_account.customer, 100, currency="eur")
+    action = credit(finance_user, franc_account.customer, 100, currency="chf")
 
     assert action.state == ActionState.PENDING_APPROVAL
-    assert "may only request a credit in EUR" in action.policy_note
+    assert "may only request a credit in CHF" in action.policy_note
+
+
+def test_a_credit_in_euros_is_within_finances_euro_limit(stripe_emulator, finance_user):
+    euro_account = mirrored_account(currency="eur")
+
+    action = credit(finance_user, euro_account.customer, 10_000, currency="eur")
+
+    assert action.state == ActionState.SUCCEEDED
 
 
 def test_finance_credits_above_2000_need_approval(account, finance_user, admin_user):

@@ -36,7 +36,7 @@ def test_no_row_and_a_zero_cap_both_mean_request_only():
     assert not decide(support, ActionKind.CREDIT, measure=1).direct
     assert not decide(support, ActionKind.INVOICE_VOID).direct
     assert not decide(auditor, measure=1).direct
-    assert not decide(make_staff(Role.FINANCE), currency="eur", measure=1).direct
+    assert not decide(make_staff(Role.FINANCE), currency="chf", measure=1).direct
 
 
 def test_an_edited_limit_applies_at_once_and_is_historied(admin_user):
