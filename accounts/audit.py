@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import migrations, models
 from simple_history.models import HistoricalRecords
@@ -82,7 +82,7 @@ class AppendOnlyModel(models.Model):
     with their own QuerySet derive it from `AppendOnlyQuerySet`.
     """
 
-    objects = AppendOnlyQuerySet.as_manager()
+    objects: ClassVar[models.Manager] = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         abstract = True

@@ -13,7 +13,8 @@ class StaffLoginRequiredMiddleware(LoginRequiredMiddleware):
     Without it, a session that expired mid-search would swap the login page into the results.
     """
 
-    def handle_no_permission(self, request, view_func) -> HttpResponse:
+    # django-htmx's client redirect is not a redirect response type, hence the override.
+    def handle_no_permission(self, request, view_func) -> HttpResponse:  # type: ignore[override]
         if getattr(request, "htmx", False):
             page = request.htmx.current_url_abs_path or "/"
             login_url = resolve_url(settings.LOGIN_URL)

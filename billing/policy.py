@@ -9,6 +9,7 @@ may still move money or already did: waiting for approval, approved, executing, 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db.models import Sum
@@ -35,9 +36,11 @@ class Limit:
         )
 
 
-def _largest(values) -> int | None:
-    values = list(values)
-    return None if any(value is None for value in values) else max(values)
+def _largest(values: Iterable[int | None]) -> int | None:
+    found = list(values)
+    if any(value is None for value in found):
+        return None
+    return max(value for value in found if value is not None)
 
 
 def measured(kind: str) -> bool:
@@ -108,7 +111,7 @@ def covers(*, user: User, kind: str, currency: str, measure: int | None) -> bool
     return limit.per_action is None or measure <= limit.per_action
 
 
-def _unit(kind: str, currency: str):
+def _unit(kind: str, currency: str) -> Callable[[int], str]:
     if kind in MONEY_KINDS:
         from billing.money import format_amount
 

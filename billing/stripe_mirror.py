@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audited
@@ -40,6 +40,7 @@ from billing.models import (
     Subscription,
     validate_feature_value,
 )
+from billing.models.fields import StripeMirrored
 from billing.money import CURRENCIES
 
 logger = logging.getLogger(__name__)
@@ -57,29 +58,29 @@ class MirrorError(Exception):
 # Applying one row ---------------------------------------------------------------------------
 
 
-def _apply(
-    model: type[models.Model],
+def _apply[M: StripeMirrored](
+    model: type[M],
     lookup: dict[str, Any],
     values: dict[str, Any],
-    fetched_at,
+    fetched_at: dt.datetime,
     *,
     on_insert: dict[str, Any] | None = None,
-) -> models.Model:
+) -> M:
     """Insert or update one mirror row from a Stripe read that began at `fetched_at`.
 
     Runs inside the caller's transaction and locks the row. A row already written from a
     later read is left alone; a row whose values are unchanged is not written (no history).
     `on_insert` holds values only a new row takes.
     """
-    row = model.objects.select_for_update(no_key=True).filter(**lookup).first()
+    row = model._default_manager.select_for_update(no_key=True).filter(**lookup).first()
     if row is None:
         try:
             with transaction.atomic():  # a savepoint: a concurrent insert may win the race
-                return model.objects.create(
+                return model._default_manager.create(
                     **lookup, **(on_insert or {}), **values, stripe_fetched_at=fetched_at
                 )
         except IntegrityError:
-            row = model.objects.select_for_update(no_key=True).filter(**lookup).first()
+            row = model._default_manager.select_for_update(no_key=True).filter(**lookup).first()
             if row is None:
                 raise
     if row.stripe_fetched_at is not None and row.stripe_fetched_at > fetched_at:
@@ -398,7 +399,7 @@ def _confirm_action(metadata: dict[str, str], stripe_object_id: str) -> None:
     action.error_code = action.error_message = ""
     action.completed_at = timezone.now()
     action.next_attempt_at = None
-    action._change_ticket = action.ticket_ref  # the history row keeps the action's ticket
+    action._change_ticket = action.ticket_ref  # type: ignore[attr-defined]  # history keeps it
     action.save()
 
 
@@ -422,6 +423,8 @@ class Snapshot:
     refunds: list[gateway.RefundData] = field(default_factory=list)
     balance_transactions: list[gateway.BalanceTransactionData] = field(default_factory=list)
     read_at: dict[str, dt.datetime] = field(default_factory=dict)
+    # Payment intent → invoice, when known in advance (the backfill reads them all at once).
+    intent_invoices: dict[str, str] = field(default_factory=dict)
 
     def _read(self, fetch: Callable, *args: Any) -> Any:
         """Call the gateway, stamping what it returns with the time the call began."""
@@ -478,7 +481,9 @@ class Snapshot:
         self.read_customer_if_unknown(charge.customer)
         invoice_id = ""
         if charge.payment_intent:
-            invoice_id = gateway.invoice_for_payment_intent(charge.payment_intent)
+            invoice_id = self.intent_invoices.get(
+                charge.payment_intent
+            ) or gateway.invoice_for_payment_intent(charge.payment_intent)
             if invoice_id and not Invoice.objects.filter(stripe_invoice_id=invoice_id).exists():
                 self.read_invoice(invoice_id)
         self.charges.append((charge, invoice_id))
@@ -508,9 +513,10 @@ class Snapshot:
                 self.refunds.extend(self._read(gateway.list_refunds, charge.id))
         self.balance_transactions.extend(self._read(gateway.list_balance_transactions, customer_id))
 
-    def apply(self, *, reason: str) -> None:
-        """Write everything read, parents first, in one transaction of its own."""
-        with transaction.atomic(durable=True), audited(actor=None, reason=reason):
+    def apply(self, *, reason: str, actor=None) -> None:
+        """Write everything read, parents first, in one transaction of its own (`actor`: the
+        staff member who asked for it, if anyone did)."""
+        with transaction.atomic(durable=True), audited(actor=actor, reason=reason):
             self.apply_rows()
 
     def apply_rows(self) -> None:
@@ -523,9 +529,9 @@ class Snapshot:
         for price in self.prices:
             plan = plans.get(price.product) or Plan.objects.get(stripe_product_id=price.product)
             _apply_price(price, plan, stamp(price.id))
-        customers = {}
+        mirrored: dict[str, Customer] = {}
         for customer in self.customers:
-            customers[customer.id] = _apply_customer(customer, stamp(customer.id))
+            mirrored[customer.id] = _apply_customer(customer, stamp(customer.id))
         for subscription in self.subscriptions:
             _apply_subscription(subscription, stamp(subscription.id))
         for invoice in self.invoices:
@@ -535,10 +541,10 @@ class Snapshot:
         for refund in self.refunds:
             _apply_refund(refund)
         for entry in sorted(self.balance_transactions, key=lambda e: (e.created, e.id)):
-            customer = customers.get(entry.customer) or Customer.objects.get(
+            owner = mirrored.get(entry.customer) or Customer.objects.get(
                 stripe_customer_id=entry.customer
             )
-            _apply_balance_transaction(entry, customer)
+            _apply_balance_transaction(entry, owner)
 
 
 def read(fill: Callable[[Snapshot], None]) -> Snapshot:
@@ -580,7 +586,12 @@ def _reads_for_event(event: gateway.EventData) -> Callable[[Snapshot], None] | N
     if kind == "credit_note":
         customer = gateway._id(obj.get("customer"))
         invoice_id = gateway._id(obj.get("invoice"))
-        return lambda s: (s.read_invoice(invoice_id), s.read_balance(customer))
+
+        def read_credit_note(snapshot: Snapshot) -> None:
+            snapshot.read_invoice(invoice_id)  # its amounts changed
+            snapshot.read_balance(customer)  # and perhaps the customer's balance
+
+        return read_credit_note
     if kind == "customer_balance_transaction":
         customer = gateway._id(obj.get("customer"))
         return lambda s: s.read_balance(customer)
@@ -613,6 +624,6 @@ def apply_event(event: gateway.EventData) -> bool:
     return True
 
 
-def resync_customer(stripe_customer_id: str, *, reason: str) -> None:
+def resync_customer(stripe_customer_id: str, *, reason: str, actor=None) -> None:
     """Re-read one customer and all their billing from Stripe and bring the mirror level."""
-    read(lambda s: s.read_whole_customer(stripe_customer_id)).apply(reason=reason)
+    read(lambda s: s.read_whole_customer(stripe_customer_id)).apply(reason=reason, actor=actor)

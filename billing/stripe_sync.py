@@ -110,6 +110,7 @@ def backfill(*, restart: bool = False, page_size: int = 100, progress: Progress)
     if restart:
         _reset_cursors()
     total = 0
+    intent_invoices: dict[str, str] | None = None
     for resource in RESOURCES:
         cursor = _cursor(resource)
         if cursor.completed_at is not None:
@@ -118,12 +119,14 @@ def backfill(*, restart: bool = False, page_size: int = 100, progress: Progress)
         if resource == "balance_transactions":
             total += _backfill_balances(cursor, progress)
             continue
+        if resource == "charges" and intent_invoices is None:
+            intent_invoices = gateway.invoices_by_payment_intent()
         while True:
             fetched_at = timezone.now()
             page = gateway.list_page(
                 resource, starting_after=cursor.starting_after, limit=page_size
             )
-            snapshot = mirror.Snapshot(fetched_at=fetched_at)
+            snapshot = mirror.Snapshot(fetched_at=fetched_at, intent_invoices=intent_invoices or {})
             _fill_from_page(snapshot, resource, page.items)
             snapshot.apply(reason=SYNC_REASON)
             last = page.items[-1]["id"] if page.items else cursor.starting_after
@@ -144,7 +147,8 @@ def _backfill_balances(cursor: SyncCursor, progress: Progress) -> int:
         customers = customers.filter(pk__gt=int(cursor.starting_after))
     count = 0
     for customer in customers.iterator():
-        snapshot = mirror.read(lambda s, c=customer: s.read_balance(c.stripe_customer_id))
+        snapshot = mirror.Snapshot(fetched_at=timezone.now())
+        snapshot.read_balance(customer.stripe_customer_id or "")
         snapshot.apply(reason=SYNC_REASON)
         count += len(snapshot.balance_transactions)
         _advance(
@@ -240,67 +244,75 @@ def drift(*, customer: Customer | None = None) -> list[Difference]:
         local_customers = Customer.objects.exclude(stripe_customer_id=None)
     charges = [charge for charge in charges if charge.customer]
 
-    by_id = {c.stripe_customer_id: c for c in local_customers.with_balance()}
+    _customer_drift(customers, local_customers, found)
+    scope = {"customer__stripe_customer_id__in": stripe_ids}
+    _subscription_drift(subscriptions, scope, found)
+    _invoice_drift(invoices, scope, found)
+    _payment_drift(charges, scope, found)
+    _compare_refunds(charges, scope, found)
+    return found
+
+
+def _customer_drift(
+    customers: list[gateway.CustomerData], local: Any, found: list[Difference]
+) -> None:
+    by_id = {c.stripe_customer_id: c for c in local.with_balance()}
     _match("customer", [c.id for c in customers if not c.deleted], by_id, found)
     for data in customers:
         row = by_id.get(data.id)
         if row is None:
             continue
         expected = mirror.customer_values(data)
-        _compare(
-            "customer", data.id, expected, row, [f for f in CUSTOMER_FIELDS if f in expected], found
-        )
-        if not data.deleted and row.balance_amount != data.balance:
+        fields = [name for name in CUSTOMER_FIELDS if name in expected]
+        _compare("customer", data.id, expected, row, fields, found)
+        if data.deleted:
+            continue
+        if row.balance_amount != data.balance:
             found.append(
                 Difference(
                     "customer", data.id, "balance", str(row.balance_amount), str(data.balance)
                 )
             )
-        if not data.deleted:
-            _compare_balance_entries(data.id, row, found)
+        _compare_balance_entries(data.id, row, found)
 
-    scope = {"customer__stripe_customer_id__in": stripe_ids}
-    local_subscriptions = {
-        s.stripe_subscription_id: s
-        for s in Subscription.objects.filter(**scope).select_related("price")
+
+def _subscription_drift(
+    subscriptions: list[gateway.SubscriptionData], scope: dict[str, Any], found: list[Difference]
+) -> None:
+    local = {
+        row.stripe_subscription_id: row
+        for row in Subscription.objects.filter(**scope).select_related("price")
     }
-    _match("subscription", [s.id for s in subscriptions], local_subscriptions, found)
+    _match("subscription", [s.id for s in subscriptions], local, found)
     for data in subscriptions:
-        row = local_subscriptions.get(data.id)
-        if row is not None:
-            _compare(
-                "subscription",
-                data.id,
-                mirror.subscription_values(data),
-                row,
-                SUBSCRIPTION_FIELDS,
-                found,
-            )
-            if row.price.stripe_price_id != data.price:
-                found.append(
-                    Difference(
-                        "subscription",
-                        data.id,
-                        "price",
-                        row.price.stripe_price_id or "",
-                        data.price,
-                    )
-                )
+        row = local.get(data.id)
+        if row is None:
+            continue
+        expected = mirror.subscription_values(data)
+        _compare("subscription", data.id, expected, row, SUBSCRIPTION_FIELDS, found)
+        if row.price.stripe_price_id != data.price:
+            ours = row.price.stripe_price_id or ""
+            found.append(Difference("subscription", data.id, "price", ours, data.price))
 
-    local_invoices = {i.stripe_invoice_id: i for i in Invoice.objects.filter(**scope)}
-    _match("invoice", [i.id for i in invoices], local_invoices, found)
+
+def _invoice_drift(
+    invoices: list[gateway.InvoiceData], scope: dict[str, Any], found: list[Difference]
+) -> None:
+    local = {row.stripe_invoice_id: row for row in Invoice.objects.filter(**scope)}
+    _match("invoice", [i.id for i in invoices], local, found)
     for data in invoices:
-        if (row := local_invoices.get(data.id)) is not None:
+        if (row := local.get(data.id)) is not None:
             _compare("invoice", data.id, mirror.invoice_values(data), row, INVOICE_FIELDS, found)
 
-    local_payments = {p.stripe_charge_id: p for p in Payment.objects.filter(**scope)}
-    _match("payment", [c.id for c in charges], local_payments, found)
-    for data in charges:
-        if (row := local_payments.get(data.id)) is not None:
-            _compare("payment", data.id, mirror.payment_values(data), row, PAYMENT_FIELDS, found)
 
-    _compare_refunds(charges, scope, found)
-    return found
+def _payment_drift(
+    charges: list[gateway.ChargeData], scope: dict[str, Any], found: list[Difference]
+) -> None:
+    local = {row.stripe_charge_id: row for row in Payment.objects.filter(**scope)}
+    _match("payment", [c.id for c in charges], local, found)
+    for data in charges:
+        if (row := local.get(data.id)) is not None:
+            _compare("payment", data.id, mirror.payment_values(data), row, PAYMENT_FIELDS, found)
 
 
 def _all(resource: str) -> list[dict[str, Any]]:

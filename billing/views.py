@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.access import staff_view
+from accounts.access import StaffRequest, staff_view
 from billing import audit_log as audit
 from billing.models import ActionKind, ApprovalRequest, PolicyLimit, ReasonCode
 
@@ -36,7 +36,7 @@ APPROVAL_TABS = {
 
 @staff_view("billing.view_approvalrequest")
 @require_GET
-def approvals(request: HttpRequest) -> TemplateResponse:
+def approvals(request: StaffRequest) -> TemplateResponse:
     now = timezone.now()
     tab = request.GET.get("tab", "waiting")
     if tab not in APPROVAL_TABS:
@@ -62,7 +62,7 @@ def approvals(request: HttpRequest) -> TemplateResponse:
 
 @staff_view("billing.view_audit_log")
 @require_GET
-def audit_log(request: HttpRequest) -> TemplateResponse:
+def audit_log(request: StaffRequest) -> TemplateResponse:
     filters = audit.AuditFilters.from_query(request.GET)
     page = audit.page(filters, size=50)
     template = "billing/audit_log.html"
@@ -82,7 +82,7 @@ def audit_log(request: HttpRequest) -> TemplateResponse:
 
 @staff_view("billing.view_policylimit", "billing.view_reasoncode")
 @require_GET
-def policy(request: HttpRequest) -> TemplateResponse:
+def policy(request: StaffRequest) -> TemplateResponse:
     limits = PolicyLimit.objects.select_related("role").order_by("role__name", "kind", "currency")
     reasons = ReasonCode.objects.filter(active=True).order_by("kind", "position")
     reasons_by_kind: dict[str, list[ReasonCode]] = {}

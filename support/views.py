@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import staff_view
+from accounts.access import StaffRequest, staff_view
+from billing import stripe_gateway, stripe_mirror, stripe_sync
 from billing.entitlements import effective_entitlements
 from billing.models import Action, ApprovalRequest, Customer, Payment, Refund
 from support.models import Ticket, TicketStatus
@@ -17,10 +19,10 @@ SEARCH_LIMIT = 50
 
 @staff_view("billing.view_customer")
 @require_GET
-def home(request: HttpRequest) -> TemplateResponse:
+def home(request: StaffRequest) -> TemplateResponse:
     user = request.user
     now = timezone.now()
-    context = {"now": now}
+    context: dict[str, object] = {"now": now}
     if user.has_perm("support.work_ticket"):
         context["my_tickets"] = (
             Ticket.objects.unsolved().assigned_to(user).select_related("customer")[:10]
@@ -39,7 +41,7 @@ def home(request: HttpRequest) -> TemplateResponse:
 
 @staff_view("billing.view_customer")
 @require_GET
-def customers(request: HttpRequest) -> TemplateResponse:
+def customers(request: StaffRequest) -> TemplateResponse:
     query = request.GET.get("q", "").strip()[:200]
     results = (
         Customer.objects.search(query).order_by("name", "id")[: SEARCH_LIMIT + 1]
@@ -63,7 +65,7 @@ def customers(request: HttpRequest) -> TemplateResponse:
 
 @staff_view("billing.view_customer")
 @require_GET
-def customer(request: HttpRequest, customer_id: int) -> TemplateResponse:
+def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     customer = get_object_or_404(Customer.objects.with_balance(), pk=customer_id)
     now = timezone.now()
     payments = (
@@ -90,6 +92,43 @@ def customer(request: HttpRequest, customer_id: int) -> TemplateResponse:
     )
 
 
+@staff_view("billing.request_action")
+@require_POST
+def customer_resync(request: StaffRequest, customer_id: int) -> HttpResponse:
+    """Re-read the customer's billing from Stripe ("resync from Stripe")."""
+    customer = get_object_or_404(Customer, pk=customer_id)
+    if not customer.stripe_customer_id:
+        messages.error(request, "This customer has no Stripe account to resync from.")
+        return redirect("customer", customer_id=customer.pk)
+    try:
+        stripe_mirror.resync_customer(
+            customer.stripe_customer_id, reason="Resync from Stripe", actor=request.user
+        )
+    except stripe_gateway.StripeGatewayError as error:
+        messages.error(request, f"Stripe did not answer ({error.message}); try again shortly.")
+    else:
+        messages.success(request, "Resynced from Stripe: this page shows Stripe's state now.")
+    return redirect("customer", customer_id=customer.pk)
+
+
+@staff_view("billing.view_customer")
+@require_GET
+def customer_drift(request: StaffRequest, customer_id: int) -> TemplateResponse:
+    """Every difference between the mirror and Stripe for one customer (htmx fragment)."""
+    customer = get_object_or_404(Customer, pk=customer_id)
+    error = ""
+    differences: list = []
+    try:
+        differences = stripe_sync.drift(customer=customer)
+    except stripe_gateway.StripeGatewayError as failure:
+        error = f"Stripe did not answer ({failure.message}); try again shortly."
+    return TemplateResponse(
+        request,
+        "support/customer.html#drift",
+        {"customer": customer, "differences": differences, "drift_error": error, "checked": True},
+    )
+
+
 TICKET_VIEWS = {
     "mine": "Mine",
     "unassigned": "Unassigned",
@@ -100,7 +139,7 @@ TICKET_VIEWS = {
 
 @staff_view("support.view_ticket")
 @require_GET
-def tickets(request: HttpRequest) -> TemplateResponse:
+def tickets(request: StaffRequest) -> TemplateResponse:
     view = request.GET.get("view", "mine")
     if view not in TICKET_VIEWS:
         view = "mine"
@@ -137,7 +176,7 @@ def tickets(request: HttpRequest) -> TemplateResponse:
 
 @staff_view("support.view_ticket")
 @require_GET
-def ticket(request: HttpRequest, ticket_id: int) -> TemplateResponse:
+def ticket(request: StaffRequest, ticket_id: int) -> TemplateResponse:
     ticket = get_object_or_404(Ticket.objects.select_related("customer", "assignee"), pk=ticket_id)
     return TemplateResponse(
         request,

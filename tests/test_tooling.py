@@ -1,5 +1,6 @@
 """The checks CI makes besides the tests: lint, formatting and migrations."""
 
+import os
 import subprocess
 import sys
 from io import StringIO
@@ -36,3 +37,15 @@ def test_models_and_migrations_agree():
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
 
     assert "No changes detected" in out.getvalue()
+
+
+def test_mypy_finds_nothing():
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "billing", "accounts", "support"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DEBUG": "1"},
+    )
+
+    assert result.returncode == 0, result.stdout

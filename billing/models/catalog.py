@@ -4,7 +4,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.audit import AuditedHistory
-from billing.models.fields import CurrencyField, currency_constraint, stripe_id_constraints
+from billing.models.fields import (
+    CurrencyField,
+    StripeMirrored,
+    currency_constraint,
+    stripe_id_constraints,
+)
 
 
 class Feature(models.TextChoices):
@@ -42,7 +47,7 @@ class Interval(models.TextChoices):
     YEAR = "year", "Annual"
 
 
-class Plan(models.Model):
+class Plan(StripeMirrored):
     """A plan of the catalog, mirrored from a Stripe product."""
 
     code = models.SlugField(max_length=50, unique=True)
@@ -52,9 +57,6 @@ class Plan(models.Model):
     per_seat = models.BooleanField(help_text="Priced per seat (quantity) rather than flat.")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    stripe_fetched_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the Stripe read that gave this state began."
-    )
     updated_at = models.DateTimeField(auto_now=True)
 
     history = AuditedHistory()
@@ -73,7 +75,7 @@ class PriceQuerySet(models.QuerySet):
         return self.filter(active=True, plan__active=True)
 
 
-class Price(models.Model):
+class Price(StripeMirrored):
     """One price of a plan: an amount per interval in a currency (per seat for seat plans)."""
 
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="prices")
@@ -82,9 +84,6 @@ class Price(models.Model):
     unit_amount = models.BigIntegerField(help_text="Minor units, per seat for seat plans.")
     currency = CurrencyField()
     active = models.BooleanField(default=True)
-    stripe_fetched_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the Stripe read that gave this state began."
-    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -12,7 +13,12 @@ from django.db.models.functions import Coalesce, Lower
 
 from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
 from billing.models.catalog import Feature
-from billing.models.fields import CurrencyField, currency_constraint, stripe_id_constraints
+from billing.models.fields import (
+    CurrencyField,
+    StripeMirrored,
+    currency_constraint,
+    stripe_id_constraints,
+)
 from billing.money import Money
 
 
@@ -81,7 +87,7 @@ class CustomerQuerySet(models.QuerySet):
         )
 
 
-class Customer(models.Model):
+class Customer(StripeMirrored):
     """A personal account or an organization that pays us, mirrored to a Stripe customer."""
 
     kind = models.CharField(max_length=12, choices=CustomerKind.choices)
@@ -96,9 +102,6 @@ class Customer(models.Model):
         max_length=12, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
     )
     created = models.DateTimeField(help_text="When the account was opened.")
-    stripe_fetched_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the Stripe read that gave this state began."
-    )
     updated_at = models.DateTimeField(auto_now=True)
 
     history = AuditedHistory()
@@ -164,7 +167,7 @@ class BalanceTransaction(AppendOnlyModel):
     created = models.DateTimeField()
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    objects = BalanceTransactionQuerySet.as_manager()
+    objects: ClassVar[models.Manager] = BalanceTransactionQuerySet.as_manager()
 
     class Meta:
         default_permissions = ("view",)

@@ -43,3 +43,15 @@ def currency_constraint(model_name: str, field: str = "currency", *, blank_ok: b
     if blank_ok:
         shaped |= models.Q(**{field: ""})
     return models.CheckConstraint(condition=shaped, name=f"{model_name}_{field}_lowercase_iso")
+
+
+class StripeMirrored(models.Model):
+    """A row mirroring a Stripe object. `stripe_fetched_at` orders the writes: a row is only
+    overwritten from a Stripe read that began later than the one that wrote it."""
+
+    stripe_fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Stripe read that gave this state began."
+    )
+
+    class Meta:
+        abstract = True

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 
 from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
 from billing.models.customers import Customer
-from billing.models.fields import CurrencyField, currency_constraint, stripe_id_constraints
+from billing.models.fields import (
+    CurrencyField,
+    StripeMirrored,
+    currency_constraint,
+    stripe_id_constraints,
+)
 from billing.models.subscriptions import Subscription
 from billing.money import Money
 
@@ -26,7 +33,7 @@ class InvoiceQuerySet(models.QuerySet):
         return self.filter(status=InvoiceStatus.OPEN, amount_remaining__gt=0)
 
 
-class Invoice(models.Model):
+class Invoice(StripeMirrored):
     stripe_invoice_id = models.CharField(max_length=255)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
     subscription = models.ForeignKey(
@@ -48,9 +55,6 @@ class Invoice(models.Model):
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
-    stripe_fetched_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the Stripe read that gave this state began."
-    )
     updated_at = models.DateTimeField(auto_now=True)
 
     history = AuditedHistory()
@@ -115,7 +119,7 @@ class PaymentQuerySet(models.QuerySet):
         )
 
 
-class Payment(models.Model):
+class Payment(StripeMirrored):
     """One card charge (a payment attempt) and the payment intent it belongs to.
 
     A payment intent that failed and was retried has several charges, so several rows. Only
@@ -136,9 +140,6 @@ class Payment(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     failure_code = models.CharField(max_length=60, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
-    stripe_fetched_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the Stripe read that gave this state began."
-    )
     created = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -222,7 +223,7 @@ class Refund(AppendOnlyModel):
     created = models.DateTimeField()
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    objects = RefundQuerySet.as_manager()
+    objects: ClassVar[models.Manager] = RefundQuerySet.as_manager()
 
     class Meta:
         default_permissions = ("view",)

@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from accounts.audit import AuditedHistory
 from billing.models.catalog import Price
 from billing.models.customers import Customer
-from billing.models.fields import stripe_id_constraints
+from billing.models.fields import StripeMirrored, stripe_id_constraints
 
 
 class SubscriptionStatus(models.TextChoices):
@@ -45,7 +45,7 @@ class SubscriptionQuerySet(models.QuerySet):
         return self.filter(status__in=LIVE_STATUSES)
 
 
-class Subscription(models.Model):
+class Subscription(StripeMirrored):
     stripe_subscription_id = models.CharField(max_length=255)
     stripe_item_id = models.CharField(
         max_length=255, blank=True, help_text="The subscription item holding price and quantity."
@@ -76,9 +76,6 @@ class Subscription(models.Model):
     discount_end = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
-    stripe_fetched_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the Stripe read that gave this state began."
-    )
 
     history = AuditedHistory()
     objects = SubscriptionQuerySet.as_manager()

@@ -181,6 +181,13 @@ class Proposal:
     targets: dict[str, Any] = field(default_factory=dict)  # payment=, subscription=, ...
 
 
+def required[T](value: T | None, what: str) -> T:
+    """A value every action of a kind has (a refund's payment and amount, ...)."""
+    if value is None:
+        raise ValueError(f"An action without its {what}.")
+    return value
+
+
 class Handler:
     """How one kind of action is checked under lock, performed at Stripe and recorded."""
 

@@ -24,6 +24,7 @@ from billing.services.actions import (
     Proposal,
     justify,
     register,
+    required,
     submit,
 )
 from billing.services.errors import ActionConflict, InvalidAction
@@ -153,11 +154,12 @@ def _reversal_proposal(credit: BalanceTransaction, amount: int | None) -> Propos
 
 def preview_credit_reversal(*, credit: BalanceTransaction, amount: int | None) -> Preview:
     proposal = _reversal_proposal(credit, amount)
+    taken_back = required(proposal.amount, "amount")
     return Preview(
         kind=ActionKind.CREDIT_REVERSAL,
-        summary=f"Take back {format_amount(proposal.amount, credit.currency)} of the credit of "
+        summary=f"Take back {format_amount(taken_back, credit.currency)} of the credit of "
         f"{credit.created:%Y-%m-%d}",
-        lines=[_balance_line(credit.customer, proposal.amount)],
+        lines=[_balance_line(credit.customer, taken_back)],
     )
 
 
@@ -221,9 +223,11 @@ class CreditReversalHandler(_BalanceHandler):
     kind = ActionKind.CREDIT_REVERSAL
 
     def check_locked(self, action: Action) -> None:
-        credit = BalanceTransaction.objects.get(pk=action.balance_transaction_id)
+        credit = BalanceTransaction.objects.get(
+            pk=required(action.balance_transaction_id, "credit")
+        )
         remaining = reversible(credit, excluding=action)
-        if action.amount > remaining:
+        if required(action.amount, "amount") > remaining:
             raise ActionConflict(
                 f"At most {format_amount(max(remaining, 0), credit.currency)} of this credit "
                 "can still be reversed."

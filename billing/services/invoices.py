@@ -18,12 +18,13 @@ from billing.services.actions import (
     Proposal,
     justify,
     register,
+    required,
     submit,
 )
 from billing.services.errors import ActionConflict, InvalidAction
 from billing.stripe_mirror import Snapshot
 
-INVOICE_ACTIONS = {
+INVOICE_ACTIONS: dict[str, tuple[str, str, str]] = {
     "void": (ActionKind.INVOICE_VOID, "void", InvoiceStatus.VOID),
     "mark_uncollectible": (
         ActionKind.INVOICE_MARK_UNCOLLECTIBLE,
@@ -33,7 +34,7 @@ INVOICE_ACTIONS = {
     "retry_payment": (ActionKind.INVOICE_RETRY_PAYMENT, "pay", InvoiceStatus.PAID),
 }
 # Which invoices each action applies to (as Stripe allows them).
-ALLOWED_FROM = {
+ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     ActionKind.INVOICE_VOID: (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE),
     ActionKind.INVOICE_MARK_UNCOLLECTIBLE: (InvoiceStatus.OPEN,),
     ActionKind.INVOICE_RETRY_PAYMENT: (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE),
@@ -73,13 +74,13 @@ def preview_invoice_action(*, invoice: Invoice, action: str) -> Preview:
     proposal = _proposal(invoice, action)
     _, _, after = INVOICE_ACTIONS[action]
     remaining = format_amount(invoice.amount_remaining, invoice.currency)
-    summary = {
+    summary: str = {
         ActionKind.INVOICE_VOID: f"Void the invoice: the customer no longer owes {remaining}.",
         ActionKind.INVOICE_MARK_UNCOLLECTIBLE: f"Stop collecting {remaining}: written off as bad "
         "debt; it can still be paid later.",
         ActionKind.INVOICE_RETRY_PAYMENT: f"Charge {remaining} to the customer's default payment "
         "method now.",
-    }[proposal.kind]
+    }[ActionKind(proposal.kind)]
     return Preview(
         kind=proposal.kind,
         summary=summary,
@@ -111,9 +112,8 @@ TARGET_STATUS = {"void": "void", "mark_uncollectible": "uncollectible", "pay": "
 
 class InvoiceHandler(Handler):
     def check_locked(self, action: Action) -> None:
-        check_state(
-            action.kind, Invoice.objects.select_for_update(no_key=True).get(pk=action.invoice_id)
-        )
+        invoice_id = required(action.invoice_id, "invoice")
+        check_state(action.kind, Invoice.objects.select_for_update(no_key=True).get(pk=invoice_id))
 
     def find_existing(self, action: Action) -> gateway.InvoiceData | None:
         """Stripe's invoice actions refuse a second go; an earlier attempt may have done it."""

@@ -19,6 +19,7 @@ from billing.services.actions import (
     Proposal,
     justify,
     register,
+    required,
     submit,
 )
 from billing.services.errors import ActionConflict, InvalidAction
@@ -91,21 +92,22 @@ def _fresh(payment: Payment) -> Payment:
 def preview_refund(*, payment: Payment, amount: int | None) -> Preview:
     payment = _fresh(payment)
     proposal = _proposal(payment, amount)
+    asked = required(proposal.amount, "amount")
     remaining = refundable(payment)
     return Preview(
         kind=ActionKind.REFUND,
-        summary=f"Refund {format_amount(proposal.amount, payment.currency)} to "
+        summary=f"Refund {format_amount(asked, payment.currency)} to "
         f"{payment.card_brand.title()} ···· {payment.card_last4}",
         lines=[
             PreviewLine(
                 "Refunded",
                 format_amount(payment.amount_refunded, payment.currency),
-                format_amount(payment.amount_refunded + proposal.amount, payment.currency),
+                format_amount(payment.amount_refunded + asked, payment.currency),
             ),
             PreviewLine(
                 "Refundable remaining",
                 format_amount(remaining, payment.currency),
-                format_amount(remaining - proposal.amount, payment.currency),
+                format_amount(remaining - asked, payment.currency),
             ),
         ],
     )
@@ -132,11 +134,13 @@ class RefundHandler(Handler):
     kind = ActionKind.REFUND
 
     def check_locked(self, action: Action) -> None:
-        payment = Payment.objects.select_for_update(no_key=True).get(pk=action.payment_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(
+            pk=required(action.payment_id, "payment")
+        )
         if payment.status != PaymentStatus.SUCCEEDED:
             raise ActionConflict("Only a succeeded payment can be refunded.")
         remaining = refundable(payment, excluding=action)
-        if action.amount > remaining:
+        if required(action.amount, "amount") > remaining:
             raise ActionConflict(
                 "Another refund got there first: at most "
                 f"{format_amount(max(remaining, 0), payment.currency)} can still be refunded."

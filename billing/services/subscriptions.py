@@ -30,6 +30,7 @@ from billing.services.actions import (
     Proposal,
     justify,
     register,
+    required,
     submit,
 )
 from billing.services.errors import ActionConflict, InvalidAction
@@ -353,7 +354,7 @@ class SubscriptionHandler(Handler):
         subscription = (
             Subscription.objects.select_for_update(no_key=True)
             .select_related("price__plan")
-            .get(pk=action.subscription_id)
+            .get(pk=required(action.subscription_id, "subscription"))
         )
         check_state(action.kind, subscription, timezone.now())
         check_unchanged(action, subscription)

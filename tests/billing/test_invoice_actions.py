@@ -51,11 +51,8 @@ def test_retrying_with_a_declining_card_fails_with_stripes_message(unpaid, finan
 
 def test_retrying_after_the_card_was_updated_pays_the_invoice(unpaid, finance_user):
     customer = unpaid.customer
-    from billing.stripe_gateway import _client, _post
-
-    _post(
-        _client().v1.customers.update,
-        customer.stripe_customer_id,
+    gateway.update_customer(
+        customer_id=customer.stripe_customer_id,
         params={
             "payment_method": "pm_card_visa",
             "invoice_settings": {"default_payment_method": "pm_card_visa"},

@@ -186,13 +186,8 @@ def test_an_update_arriving_before_its_create_ends_in_the_right_state(
 
 
 def gateway_update(customer_id: str, **params):
-    from billing.stripe_gateway import _client, _post
-
-    _post(
-        _client().v1.customers.update,
-        customer_id,
-        params=params,
-        idempotency_key=scenario.key("update"),
+    gateway.update_customer(
+        customer_id=customer_id, params=params, idempotency_key=scenario.key("update")
     )
 
 
