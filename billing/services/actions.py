@@ -214,7 +214,7 @@ class Handler:
 
     def record(self, action: Action, result: Any) -> str:
         """Local effects, inside the outcome transaction; returns the Stripe object id."""
-        return ""
+        return getattr(result, "id", "") or ""
 
 
 HANDLERS: dict[str, Handler] = {}
@@ -467,15 +467,7 @@ def approve(*, approval_pk: int, approver: User, note: str = "", now: dt.datetim
         raise InvalidAction({"note": "Remove what looks like a card number from the note."})
     approval = ApprovalRequest.objects.select_related("action").get(pk=approval_pk)
     action = approval.action
-    if approval.requested_by_id == approver.pk:
-        raise NotAllowed("Nobody approves their own request.")
-    if not policy.covers(
-        user=approver, kind=action.kind, currency=action.currency, measure=_measure(action)
-    ):
-        raise NotAllowed(
-            "Your own limit does not cover this request; someone with a larger limit "
-            "must approve it."
-        )
+    _check_decider(approval, approver, "approves")
     with (
         transaction.atomic(durable=True),
         audited(
@@ -508,6 +500,20 @@ def approve(*, approval_pk: int, approver: User, note: str = "", now: dt.datetim
     return execute(action.pk, now=now)
 
 
+def _check_decider(approval: ApprovalRequest, approver: User, verb: str) -> None:
+    """Another staff member, whose own limit covers the request (SPEC §3)."""
+    action = approval.action
+    if approval.requested_by_id == approver.pk:
+        raise NotAllowed(f"Nobody {verb} their own request; the requester may withdraw it.")
+    if not policy.covers(
+        user=approver, kind=action.kind, currency=action.currency, measure=_measure(action)
+    ):
+        raise NotAllowed(
+            "Your own limit does not cover this request; someone with a larger limit must "
+            "decide it."
+        )
+
+
 def reject(*, approval_pk: int, approver: User, reason: str, now: dt.datetime | None = None):
     now = now or timezone.now()
     require_permission(approver, "billing.approve_action")
@@ -516,16 +522,7 @@ def reject(*, approval_pk: int, approver: User, reason: str, now: dt.datetime | 
     if has_card_number(reason):
         raise InvalidAction({"reason": "Remove what looks like a card number from the reason."})
     approval = ApprovalRequest.objects.select_related("action").get(pk=approval_pk)
-    action = approval.action
-    if approval.requested_by_id == approver.pk:
-        raise NotAllowed("Nobody decides their own request; withdraw it instead.")
-    if not policy.covers(
-        user=approver, kind=action.kind, currency=action.currency, measure=_measure(action)
-    ):
-        raise NotAllowed(
-            "Your own limit does not cover this request; someone with a larger limit must "
-            "decide it."
-        )
+    _check_decider(approval, approver, "rejects")
     return _close(
         approval_pk,
         ApprovalDecision.REJECTED,

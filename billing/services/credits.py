@@ -206,9 +206,6 @@ class _BalanceHandler(Handler):
         snapshot.read_balance(result.customer)
         return snapshot
 
-    def record(self, action: Action, result: Any) -> str:
-        return result.id
-
 
 @register
 class CreditHandler(_BalanceHandler):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.utils import timezone
 
@@ -131,9 +130,6 @@ class InvoiceHandler(Handler):
         snapshot = Snapshot(fetched_at=timezone.now())
         snapshot.invoices.append(result)
         return snapshot
-
-    def record(self, action: Action, result: Any) -> str:
-        return result.id
 
 
 @register

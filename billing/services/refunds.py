@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -166,6 +165,3 @@ class RefundHandler(Handler):
         snapshot.read_charge(result.charge)
         snapshot.refunds.append(result)
         return snapshot
-
-    def record(self, action: Action, result: Any) -> str:
-        return result.id

@@ -375,9 +375,6 @@ class SubscriptionHandler(Handler):
         snapshot.subscriptions.append(gateway.retrieve_subscription(result.id))
         return snapshot
 
-    def record(self, action: Action, result: Any) -> str:
-        return result.id
-
 
 @register
 class PriceChangeHandler(SubscriptionHandler):
