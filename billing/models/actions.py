@@ -83,6 +83,13 @@ class ActionQuerySet(models.QuerySet):
         """Approved or executing: Stripe has not (yet) answered."""
         return self.filter(state__in=[ActionState.APPROVED, ActionState.EXECUTING])
 
+    def in_flight_amount(self, *, excluding: Action | None = None) -> int:
+        """The sum asked by actions Stripe has not answered yet (e.g. refunds in flight)."""
+        actions = self.in_flight()
+        if excluding is not None and excluding.pk:
+            actions = actions.exclude(pk=excluding.pk)
+        return actions.aggregate(total=models.Sum("amount"))["total"] or 0
+
     def for_ticket(self, ticket_ref: str):
         return self.filter(ticket_ref=ticket_ref)
 

@@ -48,6 +48,7 @@ from billing.models import (
     ReasonCode,
     clean_ticket_ref,
 )
+from billing.money import MAX_AMOUNT
 from billing.services.errors import ActionConflict, InvalidAction, NotAllowed
 from billing.stripe_mirror import Snapshot
 
@@ -119,6 +120,14 @@ def justify(*, kind: str, reason: str, ticket: str, note: str) -> Justification:
     if errors:
         raise InvalidAction(errors)
     return Justification(reason=reason_code, ticket=ticket_ref, note=note)  # type: ignore[arg-type]
+
+
+def check_positive_amount(amount: Any, errors: dict[str, str]) -> None:
+    """Whole minor units above zero and below MAX_AMOUNT; else a message in `errors`."""
+    if type(amount) is not int or amount <= 0:
+        errors["amount"] = "Enter an amount above zero."
+    elif amount > MAX_AMOUNT:
+        errors["amount"] = "That amount is too large."
 
 
 def require_permission(user: User, permission: str = "billing.request_action") -> None:

@@ -8,20 +8,20 @@ amount is always the positive size of the change.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
 from billing import stripe_gateway as gateway
-from billing.models import Action, ActionKind, ActionState, BalanceTransaction, Customer
-from billing.money import MAX_AMOUNT, MoneyError, format_amount, normalize_currency
+from billing.models import Action, ActionKind, BalanceTransaction, Customer
+from billing.money import MoneyError, format_amount, normalize_currency
 from billing.services.actions import (
     Handler,
     Preview,
     PreviewLine,
     Proposal,
+    check_positive_amount,
     justify,
     register,
     required,
@@ -29,13 +29,6 @@ from billing.services.actions import (
 )
 from billing.services.errors import ActionConflict, InvalidAction
 from billing.stripe_mirror import Snapshot
-
-
-def _positive_amount(amount: Any, errors: dict[str, str]) -> None:
-    if type(amount) is not int or amount <= 0:
-        errors["amount"] = "Enter an amount above zero."
-    elif amount > MAX_AMOUNT:
-        errors["amount"] = "That amount is too large."
 
 
 def _credit_proposal(customer: Customer, amount: int, currency: str) -> Proposal:
@@ -52,7 +45,7 @@ def _credit_proposal(customer: Customer, amount: int, currency: str) -> Proposal
                 f"{customer.name}'s balance is in {customer.currency.upper()}; "
                 f"credit in {customer.currency.upper()}."
             )
-    _positive_amount(amount, errors)
+    check_positive_amount(amount, errors)
     if errors:
         raise InvalidAction(errors)
     return Proposal(
@@ -110,14 +103,9 @@ def request_credit(
 def reversible(credit: BalanceTransaction, *, excluding: Action | None = None) -> int:
     """What is left to reverse of a credit: its size − reversals − reversals in flight."""
     reversed_ = credit.reversals.aggregate(total=Sum("amount"))["total"] or 0
-    in_flight = Action.objects.filter(
-        balance_transaction=credit,
-        kind=ActionKind.CREDIT_REVERSAL,
-        state__in=[ActionState.APPROVED, ActionState.EXECUTING],
-    )
-    if excluding is not None and excluding.pk:
-        in_flight = in_flight.exclude(pk=excluding.pk)
-    pending = in_flight.aggregate(total=Sum("amount"))["total"] or 0
+    pending = Action.objects.filter(
+        balance_transaction=credit, kind=ActionKind.CREDIT_REVERSAL
+    ).in_flight_amount(excluding=excluding)
     return -credit.amount - reversed_ - pending
 
 
@@ -130,7 +118,7 @@ def _reversal_proposal(credit: BalanceTransaction, amount: int | None) -> Propos
     errors: dict[str, str] = {}
     if amount is None:
         amount = remaining
-    _positive_amount(amount, errors)
+    check_positive_amount(amount, errors)
     if not errors and amount > remaining:
         errors["amount"] = f"At most {format_amount(remaining, credit.currency)} can be reversed."
     if errors:

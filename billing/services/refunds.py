@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
 from billing import stripe_gateway as gateway
-from billing.models import Action, ActionKind, ActionState, Payment, PaymentStatus, RefundReason
-from billing.money import MAX_AMOUNT, Money, format_amount
+from billing.models import Action, ActionKind, Payment, PaymentStatus, RefundReason
+from billing.money import Money, format_amount
 from billing.services.actions import (
     Handler,
     Preview,
     PreviewLine,
     Proposal,
+    check_positive_amount,
     justify,
     register,
     required,
@@ -30,14 +30,9 @@ STRIPE_REASONS = {code: code for code in RefundReason.values}
 
 def refundable(payment: Payment, *, excluding: Action | None = None) -> int:
     """amount − refunded − refunds in flight (approved or executing, not yet answered)."""
-    in_flight = Action.objects.filter(
-        payment=payment,
-        kind=ActionKind.REFUND,
-        state__in=[ActionState.APPROVED, ActionState.EXECUTING],
+    pending = Action.objects.filter(payment=payment, kind=ActionKind.REFUND).in_flight_amount(
+        excluding=excluding
     )
-    if excluding is not None and excluding.pk:
-        in_flight = in_flight.exclude(pk=excluding.pk)
-    pending = in_flight.aggregate(total=Sum("amount"))["total"] or 0
     return payment.amount - payment.amount_refunded - pending
 
 
@@ -45,11 +40,10 @@ def _check_amount(payment: Payment, amount: int | None, *, errors: dict[str, str
     remaining = refundable(payment)
     if amount is None:
         return remaining  # the whole remaining amount
-    if type(amount) is not int or amount <= 0:
-        errors["amount"] = "Enter an amount above zero."
-    elif amount > MAX_AMOUNT:
-        errors["amount"] = "That amount is too large."
-    elif not Money(amount, payment.currency).is_chargeable():
+    check_positive_amount(amount, errors)
+    if errors:
+        return amount
+    if not Money(amount, payment.currency).is_chargeable():
         errors["amount"] = f"Stripe refunds {payment.currency.upper()} only in whole steps."
     elif amount > remaining:
         errors["amount"] = (
