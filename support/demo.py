@@ -74,3 +74,96 @@ def seed_tickets(
                     )
                     notes += 1
     return tickets, notes
+
+
+def seed_actions(*, staff: dict[str, User], now: dt.datetime) -> list[str]:
+    """A few staff actions taken through the real money path (so through Stripe): refunds and
+    a credit done directly, and requests waiting in the approvals inbox. Returns what was done,
+    in words."""
+    from billing import services
+    from billing.models import Payment, PaymentStatus, Subscription, SubscriptionStatus
+
+    done: list[str] = []
+    support, finance = staff["support"], staff["finance"]
+    tickets = (
+        Ticket.objects.exclude(status=TicketStatus.SOLVED)
+        .filter(customer__currency="usd", customer__payments__status=PaymentStatus.SUCCEEDED)
+        .select_related("customer")
+        .distinct()
+        .order_by("pk")
+    )
+
+    def paid(ticket: Ticket, at_least: int) -> Payment | None:
+        return (
+            Payment.objects.filter(
+                customer=ticket.customer, status=PaymentStatus.SUCCEEDED, amount_refunded=0
+            )
+            .filter(amount__gte=at_least)
+            .order_by("-created")
+            .first()
+        )
+
+    plan = [
+        ("duplicate", support, 2_000, "Refunded a duplicate charge"),
+        ("requested_by_customer", support, 15_000, "Asked for approval of a larger refund"),
+        ("service_issue", finance, 40_000, "Refunded a service issue"),
+    ]
+    for ticket in tickets:
+        if not plan:
+            break
+        reason, actor, amount, what = plan[0]
+        payment = paid(ticket, amount)
+        if payment is None:
+            continue
+        action = services.request_refund(
+            actor=actor,
+            payment=payment,
+            amount=amount,
+            reason=reason,
+            ticket=ticket.external_ref,
+            note="",
+            now=now,
+        )
+        plan.pop(0)
+        done.append(f"{what} ({action.get_state_display().lower()}) under {ticket.external_ref}")
+    credited = tickets.exclude(customer__actions__isnull=False).first()
+    if credited is not None and credited.customer is not None:
+        action = services.request_credit(
+            actor=finance,
+            customer=credited.customer,
+            amount=2_500,
+            currency="usd",
+            reason="service_outage",
+            ticket=credited.external_ref,
+            note="CI outage of the 3rd",
+            now=now,
+        )
+        done.append(
+            f"Credited $25.00 ({action.get_state_display().lower()}) under {credited.external_ref}"
+        )
+    team = (
+        Subscription.objects.filter(
+            status=SubscriptionStatus.ACTIVE, price__plan__per_seat=True, price__currency="usd"
+        )
+        .exclude(customer__tickets=None)
+        .select_related("customer")
+        .order_by("pk")
+        .first()
+    )
+    if team is not None:
+        latest = team.customer.tickets.order_by("-created_at").first()
+        assert latest is not None  # the query above only picks customers with tickets
+        action = services.request_subscription_change(
+            actor=support,
+            subscription=team,
+            change=services.Change(change="seats", quantity=team.quantity + 5),
+            reason="customer_request",
+            ticket=latest.external_ref,
+            note="",
+            now=now,
+        )
+        done.append(
+            f"Asked for 5 more seats for {team.customer.name} "
+            f"({action.get_state_display().lower()})"
+        )
+    return done

@@ -20,6 +20,8 @@ from accounts.models import User
 from billing import stripe_gateway as gateway
 from billing.demo import customer_profiles
 from billing.models import (
+    Action,
+    ActionState,
     BalanceTransaction,
     Customer,
     Invoice,
@@ -115,6 +117,10 @@ def test_demo_seeds_varied_data_into_stripe_and_mirrors_it(settings, capsys, tmp
         assert all(value.startswith(prefix) for value in ids), column
     for payment in Payment.objects.filter(amount_refunded__gt=0):
         assert payment.refunds.net_amount() == payment.amount_refunded
+    # Staff actions taken through the money path: done directly, and waiting for approval.
+    assert Action.objects.filter(state=ActionState.SUCCEEDED, kind="refund").exists()
+    assert Action.objects.filter(state=ActionState.PENDING_APPROVAL).exists()
+    assert Refund.objects.filter(action__isnull=False).exists()
     with stripe_from(state, settings):
         assert drift() == []
     password = re.search(r"password (\S+):", output).group(1)

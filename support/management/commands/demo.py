@@ -51,7 +51,7 @@ from billing.models import (
 )
 from billing.stripe_emulator import EmulatorHandle, Settings, start_emulator
 from billing.stripe_sync import backfill
-from support.demo import seed_tickets
+from support.demo import seed_actions, seed_tickets
 
 DEMO_PASSWORD = "billing-demo-2026"
 DEMO_STAFF = {
@@ -252,6 +252,9 @@ class Command(BaseCommand):
         workers = [user for user in staff if user.username in (Role.SUPPORT, Role.FINANCE)]
         customers = list(Customer.objects.order_by("created", "pk"))
         tickets, notes = seed_tickets(customers=customers, staff=workers, seed=seed, now=now)
+        by_name = {user.username: user for user in staff}
+        for line in seed_actions(staff=by_name, now=timezone.now()):
+            self.stdout.write(f"  {line}")
         self.print_summary(tickets, notes, time.monotonic() - started)
         return result.live_renewal_customer
 
