@@ -14,7 +14,7 @@ from tests.postgres import PostgresUnavailable, database_url_for_tests
 try:
     _DATABASE_URL = database_url_for_tests()
 except PostgresUnavailable as error:
-    raise pytest.UsageError(str(error)) from None
+    raise SystemExit(f"error: {error}") from None  # one line, no traceback
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "billing.settings"
 os.environ["DATABASE_URL"] = _DATABASE_URL
