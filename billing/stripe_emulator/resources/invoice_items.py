@@ -47,13 +47,7 @@ def new_item(
             },
             "type": "subscription_details",
         }
-    pricing = None
-    if price is not None:
-        pricing = {
-            "price_details": {"price": price["id"], "product": price["product"]},
-            "type": "price_details",
-            "unit_amount_decimal": price["unit_amount_decimal"],
-        }
+    pricing = invoices.price_pricing(price)
     item = ctx.create(
         "invoiceitem",
         {

@@ -41,6 +41,17 @@ LINES_SHOWN = 10
 # Lines ---------------------------------------------------------------------------------------
 
 
+def price_pricing(price: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The `pricing` of a line or invoice item billed at a price (None without one)."""
+    if price is None:
+        return None
+    return {
+        "price_details": {"price": price["id"], "product": price["product"]},
+        "type": "price_details",
+        "unit_amount_decimal": price["unit_amount_decimal"],
+    }
+
+
 def new_line(
     *,
     amount: int,
@@ -80,13 +91,7 @@ def new_line(
             "subscription_item_details": None,
             "type": "invoice_item_details",
         }
-    pricing = None
-    if price is not None:
-        pricing = {
-            "price_details": {"price": price["id"], "product": price["product"]},
-            "type": "price_details",
-            "unit_amount_decimal": price["unit_amount_decimal"],
-        }
+    pricing = price_pricing(price)
     return {
         "id": ids.new_id("il"),
         "object": "line_item",
