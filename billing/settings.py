@@ -90,6 +90,11 @@ INSTALLED_APPS = [
     "billing",
     "support",
 ]
+# The Stripe emulator and `manage.py demo` (devtools/): for local runs and the tests only, never
+# in a deployment.
+DEVTOOLS = env_bool("DEVTOOLS", DEBUG)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

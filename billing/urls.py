@@ -2,7 +2,8 @@
 
 from django.urls import include, path
 
-from billing import views, webhooks
+from billing import views
+from billing.stripe import webhooks
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

@@ -9,9 +9,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import StaffRequest, staff_view
-from billing import stripe_gateway, stripe_mirror, stripe_sync
 from billing.entitlements import effective_entitlements
 from billing.models import Action, ApprovalRequest, Customer, Payment, Refund
+from billing.stripe import gateway as stripe_gateway
+from billing.stripe import mirror as stripe_mirror
+from billing.stripe import sync as stripe_sync
 from support.models import Ticket, TicketStatus
 
 SEARCH_LIMIT = 50

@@ -19,6 +19,7 @@ except PostgresUnavailable as error:
 os.environ["DJANGO_SETTINGS_MODULE"] = "billing.settings"
 os.environ["DATABASE_URL"] = _DATABASE_URL
 os.environ["DEBUG"] = "0"
+os.environ["DEVTOOLS"] = "1"  # the Stripe emulator, the demo command
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
 os.environ["SECURE_SSL_REDIRECT"] = "0"
 os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
@@ -86,7 +87,7 @@ def live_server():
 
 @pytest.fixture(scope="session")
 def _emulator():
-    from billing.stripe_emulator import start_emulator
+    from devtools.stripe_emulator import start_emulator
 
     handle = start_emulator(host="127.0.0.1", port=0)
     yield handle

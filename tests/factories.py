@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import secrets
+import string
 
 import pytest
 from django.utils import timezone
@@ -13,7 +15,6 @@ from accounts.audit import audited
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import create_staff_user
-from billing.demo import fake_stripe_id
 from billing.models import (
     Customer,
     CustomerKind,
@@ -49,6 +50,12 @@ __all__ = [
     "make_ticket",
     "support_user",
 ]
+
+
+def fake_stripe_id(prefix: str) -> str:
+    """A Stripe-shaped id for rows made locally in tests (they exist in no Stripe account)."""
+    alphabet = string.ascii_letters + string.digits
+    return f"{prefix}_{''.join(secrets.choice(alphabet) for _ in range(24))}"
 
 
 def make_staff(*roles: Role, username: str | None = None) -> User:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 
-from billing import stripe_gateway as gateway
+from billing.stripe import gateway
+from devtools import stripe_client
 
 _keys = itertools.count(1)
 
@@ -22,7 +23,7 @@ def plan(
     interval: str = "month",
     per_seat: bool = True,
 ) -> gateway.PriceData:
-    product = gateway.create_product(
+    product = stripe_client.create_product(
         params={
             "name": code.title(),
             "metadata": {
@@ -34,7 +35,7 @@ def plan(
         },
         idempotency_key=key("product"),
     )
-    return gateway.create_price(
+    return stripe_client.create_price(
         params={
             "product": product.id,
             "unit_amount": unit_amount,
@@ -54,7 +55,7 @@ def customer(
     currency: str = "usd",
 ) -> gateway.CustomerData:
     number = next(_keys)
-    return gateway.create_customer(
+    return stripe_client.create_customer(
         params={
             "name": name,
             "email": email,
@@ -77,7 +78,7 @@ def subscription(
     params = {"customer": customer_id, "items": [{"price": price_id, "quantity": quantity}]}
     if trial_days:
         params["trial_period_days"] = trial_days
-    return gateway.create_subscription(params=params, idempotency_key=key("subscription"))
+    return stripe_client.create_subscription(params=params, idempotency_key=key("subscription"))
 
 
 def charges_of(customer_id: str) -> list[gateway.ChargeData]:

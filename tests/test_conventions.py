@@ -83,7 +83,7 @@ def test_only_the_gateway_imports_stripe():
         str(path.relative_to(ROOT))
         for path in app_modules()
         if "stripe" in imports_of(path)
-        and path.relative_to(ROOT) != Path("billing/stripe_gateway.py")
+        and path.relative_to(ROOT) != Path("billing/stripe/gateway.py")
     ]
 
     assert importers == []

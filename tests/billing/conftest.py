@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from billing import stripe_gateway as gateway
 from billing.models import Customer, Invoice, Payment, Subscription
-from billing.stripe_mirror import resync_customer
+from billing.stripe import gateway
+from billing.stripe.mirror import resync_customer
 from tests import stripe_scenarios as scenario
 
 

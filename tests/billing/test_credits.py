@@ -1,8 +1,8 @@
 import pytest
 
-from billing import services
-from billing import stripe_gateway as gateway
+from billing import actions
 from billing.models import ActionState, BalanceTransaction
+from billing.stripe import gateway
 from tests.billing.conftest import mirrored_account
 
 CREDIT = {"reason": "service_outage", "ticket": "ZD-777", "note": "CI outage on 3 Nov"}
@@ -10,7 +10,7 @@ REVERSAL = {"reason": "issued_in_error", "ticket": "ZD-778", "note": ""}
 
 
 def credit(actor, customer, amount, currency="usd", **overrides):
-    return services.request_credit(
+    return actions.request_credit(
         actor=actor, customer=customer, amount=amount, currency=currency, **{**CREDIT, **overrides}
     )
 
@@ -20,7 +20,7 @@ def test_a_credit_within_the_limit_lands_on_the_stripe_balance_and_the_ledger(
 ):
     customer = account.customer
 
-    preview = services.preview_credit(customer=customer, amount=2500, currency="usd")
+    preview = actions.preview_credit(customer=customer, amount=2500, currency="usd")
     action = credit(finance_user, customer, 2500)
 
     assert [(line.before, line.after) for line in preview.lines] == [("none", "$25.00 credit")]
@@ -42,12 +42,12 @@ def test_support_may_only_request_a_credit(account, support_user, finance_user):
 
     assert action.state == ActionState.PENDING_APPROVAL
     assert "may only request a credit in USD" in action.policy_note
-    done = services.approve(approval_pk=action.approval.pk, approver=finance_user)
+    done = actions.approve(approval_pk=action.approval.pk, approver=finance_user)
     assert done.state == ActionState.SUCCEEDED
 
 
 def test_a_credit_must_be_in_the_customers_currency(account, finance_user):
-    with pytest.raises(services.InvalidAction, match="balance is in USD"):
+    with pytest.raises(actions.InvalidAction, match="balance is in USD"):
         credit(finance_user, account.customer, 100, currency="eur")
 
 
@@ -72,7 +72,7 @@ def test_finance_credits_above_2000_need_approval(account, finance_user, admin_u
     action = credit(finance_user, account.customer, 250000)
 
     assert action.state == ActionState.PENDING_APPROVAL
-    assert services.approve(approval_pk=action.approval.pk, approver=admin_user).state == (
+    assert actions.approve(approval_pk=action.approval.pk, approver=admin_user).state == (
         ActionState.SUCCEEDED
     )
 
@@ -86,7 +86,7 @@ def test_finance_credits_above_2000_need_approval(account, finance_user, admin_u
     ],
 )
 def test_a_credit_without_a_proper_reason_is_refused(account, finance_user, overrides, field):
-    with pytest.raises(services.InvalidAction) as refused:
+    with pytest.raises(actions.InvalidAction) as refused:
         credit(finance_user, account.customer, 100, **overrides)
 
     assert field in refused.value.errors
@@ -96,10 +96,10 @@ def test_reversing_a_credit_in_part_then_in_full(account, finance_user):
     credit(finance_user, account.customer, 5000)
     entry = BalanceTransaction.objects.get()
 
-    part = services.request_credit_reversal(
+    part = actions.request_credit_reversal(
         actor=finance_user, credit=entry, amount=2000, **REVERSAL
     )
-    rest = services.request_credit_reversal(
+    rest = actions.request_credit_reversal(
         actor=finance_user, credit=entry, amount=None, **REVERSAL
     )
 
@@ -109,25 +109,23 @@ def test_reversing_a_credit_in_part_then_in_full(account, finance_user):
     assert [r.amount for r in reversals] == [2000, 3000]
     assert account.customer.balance().amount == 0
     assert gateway.retrieve_customer(account.customer.stripe_customer_id).balance == 0
-    with pytest.raises(services.ActionConflict, match="already reversed in full"):
-        services.request_credit_reversal(actor=finance_user, credit=entry, amount=1, **REVERSAL)
+    with pytest.raises(actions.ActionConflict, match="already reversed in full"):
+        actions.request_credit_reversal(actor=finance_user, credit=entry, amount=1, **REVERSAL)
 
 
 def test_a_reversal_above_what_is_left_is_refused(account, finance_user):
     credit(finance_user, account.customer, 5000)
     entry = BalanceTransaction.objects.get()
 
-    with pytest.raises(services.InvalidAction, match=r"At most \$50.00"):
-        services.request_credit_reversal(actor=finance_user, credit=entry, amount=5001, **REVERSAL)
+    with pytest.raises(actions.InvalidAction, match=r"At most \$50.00"):
+        actions.request_credit_reversal(actor=finance_user, credit=entry, amount=5001, **REVERSAL)
 
 
 def test_only_a_credit_can_be_reversed(account, finance_user):
     credit(finance_user, account.customer, 5000)
     entry = BalanceTransaction.objects.get()
-    services.request_credit_reversal(actor=finance_user, credit=entry, amount=100, **REVERSAL)
+    actions.request_credit_reversal(actor=finance_user, credit=entry, amount=100, **REVERSAL)
     reversal = entry.reversals.get()
 
-    with pytest.raises(services.ActionConflict, match="Only a credit"):
-        services.request_credit_reversal(
-            actor=finance_user, credit=reversal, amount=100, **REVERSAL
-        )
+    with pytest.raises(actions.ActionConflict, match="Only a credit"):
+        actions.request_credit_reversal(actor=finance_user, credit=reversal, amount=100, **REVERSAL)

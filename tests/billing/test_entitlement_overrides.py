@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from billing import services
+from billing import actions
 from billing.entitlements import effective_entitlements
 from billing.models import ActionState, EntitlementOverride, Feature
 
@@ -20,14 +20,14 @@ def override(actor, customer, **fields):
         **WHY,
     }
     values.update(fields)
-    return services.request_entitlement_override(actor=actor, customer=customer, **values)
+    return actions.request_entitlement_override(actor=actor, customer=customer, **values)
 
 
 def test_an_override_shows_in_the_effective_entitlements_until_it_ends(account, finance_user):
     now = timezone.now()
     customer = account.customer
 
-    preview = services.preview_entitlement_override(
+    preview = actions.preview_entitlement_override(
         customer=customer,
         feature=Feature.BUILD_MINUTES,
         value="25000",
@@ -44,9 +44,11 @@ def test_an_override_shows_in_the_effective_entitlements_until_it_ends(account, 
     assert during[Feature.BUILD_MINUTES].value == "25000"
     assert during[Feature.BUILD_MINUTES].source.startswith("Override until")
     assert after[Feature.BUILD_MINUTES].value == "10000"
-    assert DBTaskResult.objects.filter(task_path="billing.tasks.end_entitlement_override").exists()
-    assert services.end_override(override_pk=granted.pk, now=now) is False
-    assert services.end_override(override_pk=granted.pk, now=now + dt.timedelta(days=7, seconds=1))
+    assert DBTaskResult.objects.filter(
+        task_path="billing.actions.entitlements.end_entitlement_override"
+    ).exists()
+    assert actions.end_override(override_pk=granted.pk, now=now) is False
+    assert actions.end_override(override_pk=granted.pk, now=now + dt.timedelta(days=7, seconds=1))
     granted.refresh_from_db()
     assert granted.ended_at == granted.expires_at
 
@@ -63,7 +65,7 @@ def test_an_override_shows_in_the_effective_entitlements_until_it_ends(account, 
     ],
 )
 def test_a_malformed_override_is_refused(account, finance_user, fields, field):
-    with pytest.raises(services.InvalidAction) as refused:
+    with pytest.raises(actions.InvalidAction) as refused:
         override(finance_user, account.customer, **fields)
 
     assert field in refused.value.errors
@@ -73,6 +75,6 @@ def test_support_requests_an_override_and_finance_approves_it(account, support_u
     action = override(support_user, account.customer)
 
     assert action.state == ActionState.PENDING_APPROVAL
-    done = services.approve(approval_pk=action.approval.pk, approver=finance_user)
+    done = actions.approve(approval_pk=action.approval.pk, approver=finance_user)
     assert done.state == ActionState.SUCCEEDED
     assert EntitlementOverride.objects.filter(action=done).exists()

@@ -8,12 +8,12 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts.audit import audited
 from accounts.roles import Role
-from billing import services, webhooks
-from billing import stripe_gateway as gateway
+from billing import actions
+from billing.actions import Change
+from billing.actions.pipeline import has_card_number
 from billing.models import Action, ActionState, Customer, Payment, Refund, StripeEvent
-from billing.services import Change
-from billing.services.actions import has_card_number
-from billing.stripe_mirror import Snapshot
+from billing.stripe import gateway, webhooks
+from billing.stripe.mirror import Snapshot
 from tests import stripe_scenarios as scenario
 from tests.billing.conftest import mirrored_account, stripe_refunds
 from tests.factories import make_staff
@@ -22,7 +22,7 @@ REFUND = {"reason": "duplicate", "ticket": "ZD-48213", "note": ""}
 
 
 def refund(actor, payment, amount):
-    return services.request_refund(actor=actor, payment=payment, amount=amount, **REFUND)
+    return actions.request_refund(actor=actor, payment=payment, amount=amount, **REFUND)
 
 
 def test_a_retry_after_stripe_forgot_the_key_finds_the_refund_instead_of_refunding_again(
@@ -32,7 +32,7 @@ def test_a_retry_after_stripe_forgot_the_key_finds_the_refund_instead_of_refundi
     action = refund(finance_user, account.payment, 7000)
     stripe_emulator.emulator.idempotency.reset()  # Stripe prunes keys after 24 hours
 
-    retried = services.execute(action.pk)
+    retried = actions.execute(action.pk)
 
     assert retried.state == ActionState.SUCCEEDED
     assert [r.amount for r in stripe_refunds(account.payment.stripe_charge_id)] == [7000]
@@ -43,7 +43,7 @@ def test_a_credit_retried_after_the_key_was_forgotten_is_not_credited_twice(
     account, finance_user, stripe_emulator
 ):
     stripe_emulator.add_fault("/v1/customers/", "drop_after_apply", method="POST")
-    action = services.request_credit(
+    action = actions.request_credit(
         actor=finance_user,
         customer=account.customer,
         amount=500,
@@ -53,7 +53,7 @@ def test_a_credit_retried_after_the_key_was_forgotten_is_not_credited_twice(
     )
     stripe_emulator.emulator.idempotency.reset()
 
-    retried = services.execute(action.pk)
+    retried = actions.execute(action.pk)
 
     assert retried.state == ActionState.SUCCEEDED
     assert gateway.retrieve_customer(account.customer.stripe_customer_id).balance == -500
@@ -63,7 +63,7 @@ def test_cancelling_now_whose_answer_was_lost_ends_succeeded_not_failed(
     account, finance_user, stripe_emulator
 ):
     stripe_emulator.add_fault("/v1/subscriptions/", "drop_after_apply", method="DELETE")
-    action = services.request_subscription_change(
+    action = actions.request_subscription_change(
         actor=finance_user,
         subscription=account.subscription,
         change=Change(change="cancel", at_period_end=False),
@@ -71,7 +71,7 @@ def test_cancelling_now_whose_answer_was_lost_ends_succeeded_not_failed(
         ticket="ZD-3",
     )
 
-    retried = services.execute(action.pk)
+    retried = actions.execute(action.pk)
 
     assert action.state == ActionState.EXECUTING
     assert retried.state == ActionState.SUCCEEDED
@@ -88,20 +88,22 @@ def test_once_stripe_refunded_a_failing_read_back_cannot_fail_the_action(
 
     assert action.state == ActionState.SUCCEEDED
     assert action.stripe_object_id.startswith("re_")
-    assert DBTaskResult.objects.filter(task_path="billing.tasks.resync_customer").exists()
+    assert DBTaskResult.objects.filter(
+        task_path="billing.stripe.mirror.resync_customer_task"
+    ).exists()
 
 
 def test_a_request_approved_later_does_not_undo_a_change_made_meanwhile(
     account, support_user, finance_user
 ):
-    waiting = services.request_subscription_change(
+    waiting = actions.request_subscription_change(
         actor=support_user,
         subscription=account.subscription,
         change=Change(change="seats", quantity=12),
         reason="customer_request",
         ticket="ZD-4",
     )
-    services.request_subscription_change(
+    actions.request_subscription_change(
         actor=finance_user,
         subscription=account.subscription,
         change=Change(change="seats", quantity=25),
@@ -109,8 +111,8 @@ def test_a_request_approved_later_does_not_undo_a_change_made_meanwhile(
         ticket="ZD-5",
     )
 
-    with pytest.raises(services.ActionConflict, match="seats changed since"):
-        services.approve(approval_pk=waiting.approval.pk, approver=make_staff(Role.ADMIN))
+    with pytest.raises(actions.ActionConflict, match="seats changed since"):
+        actions.approve(approval_pk=waiting.approval.pk, approver=make_staff(Role.ADMIN))
 
     assert gateway.retrieve_subscription(account.subscription.stripe_subscription_id).quantity == 25
 
@@ -120,7 +122,7 @@ def test_support_cannot_chain_trial_extensions_past_30_days_a_day(stripe_emulato
 
     def extend(days):
         trial.subscription.refresh_from_db()
-        return services.request_subscription_change(
+        return actions.request_subscription_change(
             actor=support_user,
             subscription=trial.subscription,
             change=Change(
@@ -178,7 +180,7 @@ def test_a_webhook_confirms_an_action_whose_answer_was_lost(
     assert action.state == ActionState.SUCCEEDED
     assert Refund.objects.get(payment=account.payment).action == action
     account.payment.refresh_from_db()
-    assert services.refundable(account.payment) == 30000  # counted once, not twice
+    assert actions.refundable(account.payment) == 30000  # counted once, not twice
     assert action.history.latest().history_ticket == "ZD-48213"
 
 
@@ -194,14 +196,14 @@ def test_a_stored_event_and_its_processing_task_commit_together(db, client, stri
     )
 
     event = StripeEvent.objects.get()
-    task = DBTaskResult.objects.get(task_path="billing.tasks.process_stripe_event")
+    task = DBTaskResult.objects.get(task_path="billing.stripe.webhooks.process_stripe_event")
     assert task.args_kwargs["args"] == [event.pk]
 
 
 def test_a_deleted_customer_keeps_the_date_the_account_was_opened(stripe_emulator, db):
     account = mirrored_account()
     opened = account.customer.created
-    from billing.stripe_mirror import read
+    from billing.stripe.mirror import read
 
     read(
         lambda s: s.customers.append(
@@ -252,7 +254,7 @@ def test_metadata_is_fixed_at_the_first_attempt(account, finance_user, stripe_em
         finance_user.username = "fran.renamed"
         finance_user.save()
 
-    retried = services.execute(action.pk)
+    retried = actions.execute(action.pk)
 
     assert retried.state == ActionState.SUCCEEDED
     assert stripe_refunds(account.payment.stripe_charge_id)[0].metadata["actor"] == "fran"
@@ -262,7 +264,7 @@ def test_rejecting_also_needs_a_limit_that_covers_it(stripe_emulator, support_us
     big = mirrored_account(quantity=200)
     request = refund(support_user, big.payment, 600000)
 
-    with pytest.raises(services.NotAllowed, match="limit does not cover"):
-        services.reject(approval_pk=request.approval.pk, approver=finance_user, reason="no")
+    with pytest.raises(actions.NotAllowed, match="limit does not cover"):
+        actions.reject(approval_pk=request.approval.pk, approver=finance_user, reason="no")
 
     assert Action.objects.get(pk=request.pk).state == ActionState.PENDING_APPROVAL

@@ -1,14 +1,15 @@
 import pytest
 
-from billing import services
-from billing import stripe_gateway as gateway
+from billing import actions
 from billing.models import ActionState, Invoice
+from billing.stripe import gateway
+from devtools import stripe_client
 from tests import stripe_scenarios as scenario
 from tests.billing.conftest import mirrored_account
 
 
 def invoice_action(actor, invoice, action, reason):
-    return services.request_invoice_action(
+    return actions.request_invoice_action(
         actor=actor, invoice=invoice, action=action, reason=reason, ticket="ZD-321"
     )
 
@@ -21,7 +22,7 @@ def unpaid(db, stripe_emulator):
 
 
 def test_voiding_an_open_invoice(unpaid, finance_user):
-    preview = services.preview_invoice_action(invoice=unpaid, action="void")
+    preview = actions.preview_invoice_action(invoice=unpaid, action="void")
     action = invoice_action(finance_user, unpaid, "void", "billing_error")
 
     assert preview.lines[0].after == "Void"
@@ -51,7 +52,7 @@ def test_retrying_with_a_declining_card_fails_with_stripes_message(unpaid, finan
 
 def test_retrying_after_the_card_was_updated_pays_the_invoice(unpaid, finance_user):
     customer = unpaid.customer
-    gateway.update_customer(
+    stripe_client.update_customer(
         customer_id=customer.stripe_customer_id,
         params={
             "payment_method": "pm_card_visa",
@@ -70,7 +71,7 @@ def test_retrying_after_the_card_was_updated_pays_the_invoice(unpaid, finance_us
 def test_a_paid_invoice_cannot_be_voided(account, finance_user):
     paid = Invoice.objects.get(customer=account.customer, status="paid")
 
-    with pytest.raises(services.ActionConflict, match="does not apply"):
+    with pytest.raises(actions.ActionConflict, match="does not apply"):
         invoice_action(finance_user, paid, "void", "billing_error")
 
 

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from accounts.audit import audited
 from accounts.roles import Role
-from billing import policy
+from billing.actions import policy
 from billing.models import ActionKind, PolicyLimit
 from tests.factories import make_staff
 

@@ -12,9 +12,9 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts.audit import audited
 from accounts.roles import Role
-from billing import services
-from billing import stripe_gateway as gateway
+from billing import actions
 from billing.models import Action, ActionState, ApprovalRequest, Payment, Refund
+from billing.stripe import gateway
 from tests import stripe_scenarios as scenario
 from tests.billing.conftest import mirrored_account, stripe_refunds
 from tests.factories import make_staff
@@ -25,7 +25,7 @@ REFUND = {"reason": "duplicate", "ticket": "ZD-48213", "note": ""}
 
 
 def refund(actor, payment, amount, **overrides):
-    return services.request_refund(
+    return actions.request_refund(
         actor=actor, payment=payment, amount=amount, **{**REFUND, **overrides}
     )
 
@@ -59,7 +59,7 @@ def test_a_refund_within_the_limit_goes_straight_to_stripe_and_is_recorded(accou
 
 
 def test_the_preview_shows_refundable_before_and_after_and_changes_nothing(account):
-    preview = services.preview_refund(payment=account.payment, amount=12000)
+    preview = actions.preview_refund(payment=account.payment, amount=12000)
 
     assert [(line.label, line.before, line.after) for line in preview.lines] == [
         ("Refunded", "$0.00", "$120.00"),
@@ -95,7 +95,7 @@ def test_no_amount_refunds_all_that_remains(account, finance_user):
 def test_a_refund_without_a_proper_reason_ticket_or_note_is_refused(
     account, support_user, overrides, field
 ):
-    with pytest.raises(services.InvalidAction) as refused:
+    with pytest.raises(actions.InvalidAction) as refused:
         refund(support_user, account.payment, 1000, **overrides)
 
     assert field in refused.value.errors
@@ -105,7 +105,7 @@ def test_a_refund_without_a_proper_reason_ticket_or_note_is_refused(
 
 @pytest.mark.parametrize("amount", [0, -100, 50001, 10**13])
 def test_an_amount_that_cannot_be_refunded_is_refused(account, finance_user, amount):
-    with pytest.raises(services.InvalidAction) as refused:
+    with pytest.raises(actions.InvalidAction) as refused:
         refund(finance_user, account.payment, amount)
 
     assert "amount" in refused.value.errors
@@ -128,9 +128,9 @@ def test_refunds_in_flight_count_against_what_remains(account, finance_user):
             currency="usd",
         )
 
-    with pytest.raises(services.InvalidAction, match=r"At most \$50.00"):
+    with pytest.raises(actions.InvalidAction, match=r"At most \$50.00"):
         refund(finance_user, account.payment, 6000)
-    assert services.refundable(account.payment) == 5000
+    assert actions.refundable(account.payment) == 5000
 
 
 def test_only_a_succeeded_payment_with_something_left_can_be_refunded(
@@ -141,14 +141,14 @@ def test_only_a_succeeded_payment_with_something_left_can_be_refunded(
     paid = mirrored_account()
     refund(finance_user, paid.payment, None)
 
-    with pytest.raises(services.ActionConflict, match="succeeded payment"):
+    with pytest.raises(actions.ActionConflict, match="succeeded payment"):
         refund(finance_user, failed, 100)
-    with pytest.raises(services.ActionConflict, match="nothing left"):
+    with pytest.raises(actions.ActionConflict, match="nothing left"):
         refund(finance_user, paid.payment, 100)
 
 
 def test_an_auditor_may_not_refund(account, auditor_user):
-    with pytest.raises(services.NotAllowed):
+    with pytest.raises(actions.NotAllowed):
         refund(auditor_user, account.payment, 100)
 
     assert not Action.objects.exists()
@@ -169,7 +169,7 @@ def test_a_refund_over_the_limit_becomes_an_approval_request(account, support_us
 def test_approving_executes_the_request(account, support_user, finance_user):
     action = refund(support_user, account.payment, 15000, note="Charged twice in May")
 
-    done = services.approve(approval_pk=action.approval.pk, approver=finance_user, note="ok")
+    done = actions.approve(approval_pk=action.approval.pk, approver=finance_user, note="ok")
 
     assert done.state == ActionState.SUCCEEDED
     [at_stripe] = stripe_refunds(account.payment.stripe_charge_id)
@@ -188,10 +188,10 @@ def test_nobody_approves_their_own_request(stripe_emulator, finance_user):
     big = mirrored_account(quantity=200)  # $10,000.00 paid
     request = refund(finance_user, big.payment, 600000)  # over finance's $5,000.00
 
-    with pytest.raises(services.NotAllowed, match="own request"):
-        services.approve(approval_pk=request.approval.pk, approver=finance_user)
-    with pytest.raises(services.NotAllowed):
-        services.reject(approval_pk=request.approval.pk, approver=finance_user, reason="no")
+    with pytest.raises(actions.NotAllowed, match="own request"):
+        actions.approve(approval_pk=request.approval.pk, approver=finance_user)
+    with pytest.raises(actions.NotAllowed):
+        actions.reject(approval_pk=request.approval.pk, approver=finance_user, reason="no")
 
 
 def test_an_approver_whose_limit_does_not_cover_it_is_refused(
@@ -200,11 +200,11 @@ def test_an_approver_whose_limit_does_not_cover_it_is_refused(
     big = mirrored_account(quantity=200)  # $10,000.00 paid
     request = refund(support_user, big.payment, 600000)  # $6,000.00
 
-    with pytest.raises(services.NotAllowed):
-        services.approve(approval_pk=request.approval.pk, approver=make_staff(Role.SUPPORT))
-    with pytest.raises(services.NotAllowed, match="limit does not cover"):
-        services.approve(approval_pk=request.approval.pk, approver=finance_user)  # $5,000.00
-    done = services.approve(approval_pk=request.approval.pk, approver=admin_user)  # $10,000.00
+    with pytest.raises(actions.NotAllowed):
+        actions.approve(approval_pk=request.approval.pk, approver=make_staff(Role.SUPPORT))
+    with pytest.raises(actions.NotAllowed, match="limit does not cover"):
+        actions.approve(approval_pk=request.approval.pk, approver=finance_user)  # $5,000.00
+    done = actions.approve(approval_pk=request.approval.pk, approver=admin_user)  # $10,000.00
 
     assert done.state == ActionState.SUCCEEDED
 
@@ -216,8 +216,8 @@ def test_a_payload_changed_after_the_request_is_not_approved(account, support_us
         action.amount = 49000
         action.save()
 
-    with pytest.raises(services.ActionConflict, match="changed after it was made"):
-        services.approve(approval_pk=action.approval.pk, approver=finance_user)
+    with pytest.raises(actions.ActionConflict, match="changed after it was made"):
+        actions.approve(approval_pk=action.approval.pk, approver=finance_user)
 
     assert stripe_refunds(account.payment.stripe_charge_id) == []
 
@@ -227,13 +227,13 @@ def test_a_payload_changed_after_approval_is_not_executed(
 ):
     action = refund(support_user, account.payment, 15000)
     stripe_emulator.add_fault("/v1/refunds", "503", method="POST")
-    services.approve(approval_pk=action.approval.pk, approver=finance_user)
+    actions.approve(approval_pk=action.approval.pk, approver=finance_user)
     with audited(actor=None, reason="test: tampering with an approved request"):
         action.refresh_from_db()
         action.payload = {**action.payload, "amount": 49000}
         action.save()
 
-    after = services.execute(action.pk)
+    after = actions.execute(action.pk)
 
     assert after.state == ActionState.FAILED
     assert after.error_code == "payload_changed"
@@ -244,15 +244,15 @@ def test_a_request_expires_after_72_hours(account, support_user, finance_user):
     action = refund(support_user, account.payment, 15000)
     later = action.created_at + dt.timedelta(hours=72, seconds=1)
 
-    assert (
-        services.expire(approval_pk=action.approval.pk, now=later - dt.timedelta(hours=1)) is None
-    )
-    expired = services.expire(approval_pk=action.approval.pk, now=later)
-    with pytest.raises(services.ActionConflict, match="already expired"):
-        services.approve(approval_pk=action.approval.pk, approver=finance_user, now=later)
+    assert actions.expire(approval_pk=action.approval.pk, now=later - dt.timedelta(hours=1)) is None
+    expired = actions.expire(approval_pk=action.approval.pk, now=later)
+    with pytest.raises(actions.ActionConflict, match="already expired"):
+        actions.approve(approval_pk=action.approval.pk, approver=finance_user, now=later)
 
     assert expired.state == ActionState.EXPIRED
-    assert DBTaskResult.objects.filter(task_path="billing.tasks.expire_approval").exists()
+    assert DBTaskResult.objects.filter(
+        task_path="billing.actions.pipeline.expire_approval"
+    ).exists()
 
 
 def test_an_undecided_request_cannot_be_approved_after_its_expiry(
@@ -260,8 +260,8 @@ def test_an_undecided_request_cannot_be_approved_after_its_expiry(
 ):
     action = refund(support_user, account.payment, 15000)
 
-    with pytest.raises(services.ActionConflict, match="expired"):
-        services.approve(
+    with pytest.raises(actions.ActionConflict, match="expired"):
+        actions.approve(
             approval_pk=action.approval.pk,
             approver=finance_user,
             now=action.created_at + dt.timedelta(hours=73),
@@ -271,11 +271,11 @@ def test_an_undecided_request_cannot_be_approved_after_its_expiry(
 def test_the_requester_may_withdraw_and_nobody_else(account, support_user, finance_user):
     action = refund(support_user, account.payment, 15000)
 
-    with pytest.raises(services.NotAllowed):
-        services.withdraw(approval_pk=action.approval.pk, requester=finance_user)
-    withdrawn = services.withdraw(approval_pk=action.approval.pk, requester=support_user)
-    with pytest.raises(services.ActionConflict):
-        services.approve(approval_pk=action.approval.pk, approver=finance_user)
+    with pytest.raises(actions.NotAllowed):
+        actions.withdraw(approval_pk=action.approval.pk, requester=finance_user)
+    withdrawn = actions.withdraw(approval_pk=action.approval.pk, requester=support_user)
+    with pytest.raises(actions.ActionConflict):
+        actions.approve(approval_pk=action.approval.pk, approver=finance_user)
 
     assert withdrawn.state == ActionState.WITHDRAWN
 
@@ -283,9 +283,9 @@ def test_the_requester_may_withdraw_and_nobody_else(account, support_user, finan
 def test_a_rejection_needs_a_reason_and_moves_nothing(account, support_user, finance_user):
     action = refund(support_user, account.payment, 15000)
 
-    with pytest.raises(services.InvalidAction):
-        services.reject(approval_pk=action.approval.pk, approver=finance_user, reason="  ")
-    rejected = services.reject(
+    with pytest.raises(actions.InvalidAction):
+        actions.reject(approval_pk=action.approval.pk, approver=finance_user, reason="  ")
+    rejected = actions.reject(
         approval_pk=action.approval.pk,
         approver=finance_user,
         reason="Customer was already refunded by bank",
@@ -322,8 +322,8 @@ def test_a_dropped_connection_after_stripe_refunded_is_retried_into_exactly_one_
     assert action.state == ActionState.EXECUTING
     assert "cannot happen twice" in action.error_message
     assert "support@stripe.com" not in action.error_message
-    assert DBTaskResult.objects.filter(task_path="billing.tasks.retry_action").exists()
-    retried = services.execute(action.pk)  # what the retry task runs
+    assert DBTaskResult.objects.filter(task_path="billing.actions.pipeline.retry_action").exists()
+    retried = actions.execute(action.pk)  # what the retry task runs
 
     assert retried.state == ActionState.SUCCEEDED
     [at_stripe] = stripe_refunds(account.payment.stripe_charge_id)
@@ -338,7 +338,7 @@ def test_a_timeout_leaves_the_action_executing_and_the_retry_refunds_once(
     stripe_emulator.add_fault("/v1/refunds", "timeout", method="POST", seconds=3)
 
     action = refund(finance_user, account.payment, 7000)  # the client gives up after 2 s
-    retried = services.execute(action.pk)
+    retried = actions.execute(action.pk)
 
     assert action.state == ActionState.EXECUTING
     assert retried.state == ActionState.SUCCEEDED
@@ -352,7 +352,7 @@ def test_a_5xx_is_retried_by_the_task_until_stripe_answers(
     action = refund(finance_user, account.payment, 7000)
     assert action.state == ActionState.EXECUTING
 
-    services.execute(action.pk)  # second failure
+    actions.execute(action.pk)  # second failure
     with time_machine.travel(timezone.now() + dt.timedelta(hours=2), tick=True):
         call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
 
@@ -390,7 +390,7 @@ def test_twenty_concurrent_refunds_never_refund_more_than_was_paid(committed_db,
         barrier.wait()
         try:
             outcomes.append(refund(actor, payment, 4000).state)
-        except services.ActionError as error:
+        except actions.ActionError as error:
             outcomes.append(type(error).__name__)
         finally:
             connections.close_all()

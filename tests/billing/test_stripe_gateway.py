@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing import stripe_gateway as gateway
+from billing.stripe import gateway
 from tests import stripe_scenarios as scenario
 
 pytestmark = pytest.mark.usefixtures("stripe_emulator")
@@ -59,7 +59,7 @@ def test_the_same_key_with_other_parameters_is_a_conflict():
 
 def test_a_post_without_a_key_is_refused_before_stripe_is_asked():
     with pytest.raises(ValueError, match="idempotency key"):
-        gateway.create_customer(params={"email": "x@example.com"}, idempotency_key="")
+        gateway.create_coupon(params={"percent_off": 10, "duration": "once"}, idempotency_key="")
 
 
 def test_refunding_more_than_remains_is_an_invalid_request():

@@ -4,7 +4,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.audit import audited
-from billing import stripe_gateway as gateway
 from billing.models import (
     BalanceTransaction,
     Customer,
@@ -16,8 +15,9 @@ from billing.models import (
     Subscription,
     SyncCursor,
 )
-from billing.stripe_mirror import resync_customer
-from billing.stripe_sync import backfill, drift
+from billing.stripe import gateway
+from billing.stripe.mirror import resync_customer
+from billing.stripe.sync import backfill, drift
 from tests import stripe_scenarios as scenario
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_emulator")]

@@ -11,12 +11,11 @@ from django.core.management import call_command
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
-from billing import stripe_gateway as gateway
-from billing import stripe_mirror as mirror
-from billing import webhooks
 from billing.models import Customer, Invoice, Payment, Refund, StripeEvent, Subscription
-from billing.stripe_emulator import signature_header
-from billing.stripe_sync import drift
+from billing.stripe import gateway, mirror, webhooks
+from billing.stripe.sync import drift
+from devtools import stripe_client
+from devtools.stripe_emulator import signature_header
 from tests import stripe_scenarios as scenario
 
 IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
@@ -186,7 +185,7 @@ def test_an_update_arriving_before_its_create_ends_in_the_right_state(
 
 
 def gateway_update(customer_id: str, **params):
-    gateway.update_customer(
+    stripe_client.update_customer(
         customer_id=customer_id, params=params, idempotency_key=scenario.key("update")
     )
 

@@ -3,10 +3,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from billing import services
-from billing import stripe_gateway as gateway
+from billing import actions
+from billing.actions import Change
 from billing.models import ActionState, Price, Subscription
-from billing.services import Change
+from billing.stripe import gateway
 from tests import stripe_scenarios as scenario
 from tests.billing.conftest import mirrored_account
 
@@ -14,7 +14,7 @@ WHY = {"reason": "customer_request", "ticket": "ZD-500", "note": ""}
 
 
 def change(actor, subscription, reason="customer_request", **fields):
-    return services.request_subscription_change(
+    return actions.request_subscription_change(
         actor=actor,
         subscription=subscription,
         change=Change(**fields),
@@ -29,7 +29,7 @@ def at_stripe(subscription: Subscription) -> gateway.SubscriptionData:
 def test_a_seat_change_previews_its_proration_and_applies(account, finance_user):
     subscription = account.subscription
 
-    preview = services.preview_subscription_change(
+    preview = actions.preview_subscription_change(
         subscription=subscription, change=Change(change="seats", quantity=15)
     )
     action = change(finance_user, subscription, change="seats", quantity=15)
@@ -49,7 +49,7 @@ def test_support_may_only_request_plan_and_seat_changes(account, support_user, f
     action = change(support_user, account.subscription, change="seats", quantity=12)
 
     assert action.state == ActionState.PENDING_APPROVAL
-    services.approve(approval_pk=action.approval.pk, approver=finance_user)
+    actions.approve(approval_pk=action.approval.pk, approver=finance_user)
     assert at_stripe(account.subscription).quantity == 12
 
 
@@ -57,7 +57,7 @@ def test_a_price_change_moves_the_subscription_to_the_new_price(account, finance
     annual = scenario.plan(code="business", unit_amount=39000, interval="year")
     account.refresh()
     snapshot_price = gateway.retrieve_price(annual.id)
-    from billing.stripe_mirror import read
+    from billing.stripe.mirror import read
 
     read(lambda s: s.read_price_if_unknown(snapshot_price.id)).apply(reason="test: new price")
     new_price = Price.objects.get(stripe_price_id=annual.id)
@@ -86,19 +86,19 @@ def test_a_price_change_moves_the_subscription_to_the_new_price(account, finance
 def test_a_malformed_change_is_refused(account, finance_user, fields, error):
     reason = "retention" if fields["change"] == "discount" else "customer_request"
 
-    with pytest.raises(services.InvalidAction, match=error):
+    with pytest.raises(actions.InvalidAction, match=error):
         change(finance_user, account.subscription, reason=reason, **fields)
 
 
 def test_the_same_price_is_not_a_change(account, finance_user):
-    with pytest.raises(services.InvalidAction, match="already the subscription's price"):
+    with pytest.raises(actions.InvalidAction, match="already the subscription's price"):
         change(finance_user, account.subscription, change="price", price=account.subscription.price)
 
 
 def test_seats_only_change_on_a_per_seat_plan(stripe_emulator, finance_user):
     flat = mirrored_account(quantity=1, per_seat=False)
 
-    with pytest.raises(services.ActionConflict, match="not priced per seat"):
+    with pytest.raises(actions.ActionConflict, match="not priced per seat"):
         change(finance_user, flat.subscription, change="seats", quantity=3)
 
 
@@ -133,7 +133,7 @@ def test_support_extends_a_trial_up_to_30_days_directly(
 
 
 def test_only_a_trialing_subscription_has_its_trial_extended(account, finance_user):
-    with pytest.raises(services.ActionConflict, match="on trial"):
+    with pytest.raises(actions.ActionConflict, match="on trial"):
         change(
             finance_user,
             account.subscription,
@@ -144,7 +144,7 @@ def test_only_a_trialing_subscription_has_its_trial_extended(account, finance_us
 
 
 def test_a_discount_is_created_and_applied(account, finance_user):
-    preview = services.preview_subscription_change(
+    preview = actions.preview_subscription_change(
         subscription=account.subscription,
         change=Change(
             change="discount", percent_off="20", duration="repeating", duration_in_months=3
@@ -171,7 +171,7 @@ def test_a_discount_is_created_and_applied(account, finance_user):
 
 def test_pausing_and_resuming_collection(account, finance_user):
     paused = change(finance_user, account.subscription, change="pause_collection", behavior="void")
-    with pytest.raises(services.ActionConflict, match="already paused"):
+    with pytest.raises(actions.ActionConflict, match="already paused"):
         change(finance_user, account.subscription, change="pause_collection", behavior="void")
     resumed = change(
         finance_user, account.subscription, reason="issue_resolved", change="resume_collection"
@@ -181,14 +181,14 @@ def test_pausing_and_resuming_collection(account, finance_user):
     assert at_stripe(account.subscription).pause_behavior == ""
     account.subscription.refresh_from_db()
     assert not account.subscription.collection_paused
-    with pytest.raises(services.ActionConflict, match="not paused"):
+    with pytest.raises(actions.ActionConflict, match="not paused"):
         change(
             finance_user, account.subscription, reason="issue_resolved", change="resume_collection"
         )
 
 
 def test_cancel_at_period_end_then_reactivate(account, finance_user):
-    with pytest.raises(services.ActionConflict, match="cancel at the period end"):
+    with pytest.raises(actions.ActionConflict, match="cancel at the period end"):
         change(finance_user, account.subscription, change="reactivate")
 
     cancel = change(finance_user, account.subscription, change="cancel", at_period_end=True)
@@ -206,5 +206,5 @@ def test_cancel_now_ends_the_subscription(account, finance_user):
     assert at_stripe(account.subscription).status == "canceled"
     account.subscription.refresh_from_db()
     assert account.subscription.status == "canceled"
-    with pytest.raises(services.ActionConflict, match="can no longer be changed"):
+    with pytest.raises(actions.ActionConflict, match="can no longer be changed"):
         change(finance_user, account.subscription, change="seats", quantity=3)

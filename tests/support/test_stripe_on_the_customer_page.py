@@ -1,8 +1,9 @@
 import pytest
 
 from accounts.audit import audited
-from billing import stripe_gateway as gateway
 from billing.models import BalanceTransaction
+from billing.stripe import gateway
+from devtools import stripe_client
 from tests import stripe_scenarios as scenario
 from tests.billing.conftest import mirrored_account
 
@@ -47,7 +48,7 @@ def test_resync_from_stripe_brings_the_customer_level_and_records_who_asked(
         metadata={},
         idempotency_key=scenario.key("credit"),
     )
-    gateway.update_customer(
+    stripe_client.update_customer(
         customer_id=customer.stripe_customer_id,
         params={"name": "Renamed at Stripe"},
         idempotency_key=scenario.key("rename"),

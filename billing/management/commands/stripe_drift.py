@@ -2,9 +2,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing import stripe_gateway as gateway
 from billing.models import Customer
-from billing.stripe_sync import drift
+from billing.stripe import gateway
+from billing.stripe.sync import drift
 
 
 class Command(BaseCommand):

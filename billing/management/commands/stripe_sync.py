@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing import stripe_gateway as gateway
-from billing.stripe_sync import backfill
+from billing.stripe import gateway
+from billing.stripe.sync import backfill
 
 
 class Command(BaseCommand):

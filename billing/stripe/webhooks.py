@@ -1,0 +1,137 @@
+"""Stripe's webhook: verify the signature, store the raw event once, answer, process later.
+
+The answer goes back in milliseconds: nothing here calls Stripe. The event's unique id makes a
+repeated delivery a no-op (answered 200, so Stripe stops retrying), even when two deliveries
+race. Processing happens in a task (`process_stripe_event`, below), which records any
+error on the event so it can be retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, JsonResponse
+from django.tasks import task
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_tasks_db.backend import DatabaseBackend
+
+from accounts.audit import audited
+from billing.models import Customer, StripeEvent
+from billing.stripe import gateway
+from billing.stripe import mirror as stripe_mirror
+
+logger = logging.getLogger(__name__)
+
+# Retries of an event whose processing failed: soon, then less and less often, up to a day.
+RETRY_DELAYS = [dt.timedelta(seconds=s) for s in (10, 60, 300, 1800, 7200, 21600, 86400)]
+
+
+@login_not_required
+@csrf_exempt  # Stripe cannot send our CSRF token; the signature authenticates the request.
+@require_POST
+def stripe_webhook(request: HttpRequest) -> JsonResponse:
+    try:
+        event = gateway.verify_webhook(
+            request.body,
+            request.headers.get("Stripe-Signature", ""),
+            settings.STRIPE_WEBHOOK_SECRET,
+        )
+    except gateway.InvalidWebhook as error:
+        logger.warning("Rejected a Stripe webhook: %s", error)
+        return JsonResponse({"error": str(error)}, status=400)
+    stored = store_event(event, raw_body=request.body.decode("utf-8"))
+    return JsonResponse({"received": event.id, "duplicate": stored is None})
+
+
+def store_event(event: gateway.EventData, *, raw_body: str) -> StripeEvent | None:
+    """Store a verified event and enqueue its processing; None if it was already stored."""
+    with (
+        transaction.atomic(durable=True),
+        audited(actor=None, reason=f"Stripe webhook {event.type} ({event.id})"),
+    ):
+        try:
+            with transaction.atomic():
+                row = StripeEvent.objects.create(
+                    stripe_event_id=event.id,
+                    type=event.type,
+                    api_version=event.api_version,
+                    livemode=event.livemode,
+                    created=event.created,
+                    object_id=event.object_id,
+                    raw_body=raw_body,
+                    payload=json.loads(raw_body),
+                )
+        except IntegrityError:
+            return None  # delivered before: Stripe retries until it hears 2xx
+        if isinstance(process_stripe_event.get_backend(), DatabaseBackend):
+            # The task row is written in this transaction: stored event and its processing
+            # exist together or not at all, even if this process dies right after.
+            process_stripe_event.enqueue(row.pk)
+        else:
+            transaction.on_commit(partial(process_stripe_event.enqueue, row.pk))
+    return row
+
+
+def process_event(event_pk: int, *, now: dt.datetime | None = None) -> bool:
+    """Apply one stored event to the mirror. Returns False if it failed (and records why)."""
+    row = StripeEvent.objects.get(pk=event_pk)
+    if row.processed_at is not None:
+        return True
+    event = gateway.EventData.parse(row.payload)
+    try:
+        stripe_mirror.apply_event(event)
+    except Exception as error:  # recorded on the event, retried; the next event goes on
+        logger.exception("Stripe event %s (%s) failed", row.stripe_event_id, row.type)
+        _record(row.pk, error=f"{type(error).__name__}: {error}"[:2000])
+        return False
+    _record(row.pk, error="", processed_at=now or timezone.now())
+    return True
+
+
+def _record(event_pk: int, *, error: str, processed_at: dt.datetime | None = None) -> None:
+    with (
+        transaction.atomic(durable=True),
+        audited(
+            actor=None, reason="Stripe event processed" if not error else "Stripe event failed"
+        ),
+    ):
+        row = StripeEvent.objects.select_for_update(no_key=True).get(pk=event_pk)
+        if row.processed_at is not None:
+            return
+        row.attempts += 1
+        row.error = error
+        row.processed_at = processed_at
+        customer_id = _customer_of(row.payload)
+        if customer_id and row.customer_id is None:
+            row.customer = Customer.objects.filter(stripe_customer_id=customer_id).first()
+        row.save()
+
+
+def _customer_of(payload: dict) -> str:
+    obj = (payload.get("data") or {}).get("object") or {}
+    if obj.get("object") == "customer":
+        return obj.get("id", "")
+    return gateway._id(obj.get("customer"))
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1] if attempts else RETRY_DELAYS[0]
+
+
+@task()
+def process_stripe_event(event_pk: int) -> None:
+    """Apply a stored Stripe event to the mirror; on failure, try again later, less often."""
+    if process_event(event_pk):
+        return
+    attempts = StripeEvent.objects.values_list("attempts", flat=True).get(pk=event_pk)
+    if attempts < len(RETRY_DELAYS) + 1:
+        run_after = timezone.now() + retry_delay(attempts)
+        process_stripe_event.using(run_after=run_after).enqueue(event_pk)
