@@ -2,8 +2,7 @@
 
 from django.urls import include, path
 
-from billing import views
-from billing.stripe import webhooks
+from billing import views, webhooks
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import StaffRequest, staff_view
 from billing import audit_log as audit
+from billing.actions import policy as limits
 from billing.models import ActionKind, ApprovalRequest, PolicyLimit, ReasonCode
 
 
@@ -22,7 +23,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception:
+    except DatabaseError:
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
 
@@ -45,10 +46,9 @@ def approvals(request: StaffRequest) -> TemplateResponse:
         "action__customer", "action__actor", "decided_by"
     )
     if tab == "waiting":
-        if request.user.has_perm("billing.approve_action"):
-            requests = requests.waiting_for(request.user, now).order_by("expires_at")
-        else:
-            requests = requests.none()
+        requests = requests.filter(
+            pk__in=limits.decidable_by(request.user, now).values("pk")
+        ).order_by("expires_at")
     elif tab == "mine":
         requests = requests.filter(requested_by=request.user)
     else:

@@ -9,10 +9,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import StaffRequest, staff_view
+from billing.actions import pipeline, policy
 from billing.entitlements import effective_entitlements
 from billing.models import Action, ApprovalRequest, Customer, Payment, Refund
 from billing.stripe import gateway as stripe_gateway
-from billing.stripe import mirror as stripe_mirror
 from billing.stripe import sync as stripe_sync
 from support.models import Ticket, TicketStatus
 
@@ -31,7 +31,7 @@ def home(request: StaffRequest) -> TemplateResponse:
         )
         context["unassigned_count"] = Ticket.objects.unsolved().unassigned().count()
     if user.has_perm("billing.approve_action"):
-        context["waiting_count"] = ApprovalRequest.objects.waiting_for(user, now).count()
+        context["waiting_count"] = policy.decidable_by(user, now).count()
     if user.has_perm("billing.request_action"):
         context["my_pending_count"] = (
             ApprovalRequest.objects.pending(now).filter(requested_by=user).count()
@@ -103,7 +103,7 @@ def customer_resync(request: StaffRequest, customer_id: int) -> HttpResponse:
         messages.error(request, "This customer has no Stripe account to resync from.")
         return redirect("customer", customer_id=customer.pk)
     try:
-        stripe_mirror.resync_customer(
+        pipeline.resync(
             customer.stripe_customer_id, reason="Resync from Stripe", actor=request.user
         )
     except stripe_gateway.StripeGatewayError as error:

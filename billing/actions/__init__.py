@@ -1,14 +1,17 @@
-"""Every write to a customer's billing: validate, preview, policy, execute, record.
+"""Every change to a customer's billing: validate, preview, policy, execute, record.
 
 Screens and the API call these functions and nothing else to change billing. Each is keyword-
-only, takes the acting staff member, and owns its transactions.
+only, takes the acting staff member, and owns its transactions. The pipeline
+(billing/actions/pipeline.py) is the only writer of an action's state.
 """
 
+from billing.actions.base import Preview, PreviewLine
 from billing.actions.credits import (
     preview_credit,
     preview_credit_reversal,
     request_credit,
     request_credit_reversal,
+    reversible,
 )
 from billing.actions.entitlements import (
     end_override,
@@ -17,15 +20,7 @@ from billing.actions.entitlements import (
 )
 from billing.actions.errors import ActionConflict, ActionError, InvalidAction, NotAllowed
 from billing.actions.invoices import preview_invoice_action, request_invoice_action
-from billing.actions.pipeline import (
-    Preview,
-    PreviewLine,
-    approve,
-    execute,
-    expire,
-    reject,
-    withdraw,
-)
+from billing.actions.pipeline import approve, execute, expire, reject, resync, withdraw
 from billing.actions.refunds import preview_refund, refundable, request_refund
 from billing.actions.subscriptions import (
     Change,
@@ -59,5 +54,7 @@ __all__ = [
     "request_invoice_action",
     "request_refund",
     "request_subscription_change",
+    "resync",
+    "reversible",
     "withdraw",
 ]

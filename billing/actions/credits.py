@@ -8,27 +8,28 @@ amount is always the positive size of the change.
 from __future__ import annotations
 
 import datetime as dt
+from typing import NotRequired, TypedDict
 
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
+from billing.actions.base import Handler, Preview, PreviewLine, Proposal, register, required
 from billing.actions.errors import ActionConflict, InvalidAction
-from billing.actions.pipeline import (
-    Handler,
-    Preview,
-    PreviewLine,
-    Proposal,
-    check_positive_amount,
-    justify,
-    register,
-    required,
-    submit,
-)
+from billing.actions.justification import check_positive_amount, justify
+from billing.actions.pipeline import submit
 from billing.models import Action, ActionKind, BalanceTransaction, Customer
 from billing.money import MoneyError, format_amount, normalize_currency
 from billing.stripe import gateway
 from billing.stripe.mirror import Snapshot
+
+
+class BalancePayload(TypedDict):
+    stripe_customer: str
+    amount: int  # Stripe's sign: negative is credit
+    currency: str
+    customer_id: NotRequired[int]  # a credit
+    balance_transaction_id: NotRequired[int]  # a reversal: the credit it reverses
+    reverses: NotRequired[str]
 
 
 def _credit_proposal(customer: Customer, amount: int, currency: str) -> Proposal:
@@ -38,7 +39,7 @@ def _credit_proposal(customer: Customer, amount: int, currency: str) -> Proposal
     try:
         currency = normalize_currency(currency)
     except MoneyError as error:
-        errors["currency"] = error.args[0]
+        errors["currency"] = str(error.args[0])
     else:
         if currency != customer.currency:
             errors["currency"] = (
@@ -48,15 +49,16 @@ def _credit_proposal(customer: Customer, amount: int, currency: str) -> Proposal
     check_positive_amount(amount, errors)
     if errors:
         raise InvalidAction(errors)
+    payload: BalancePayload = {
+        "customer_id": customer.pk,
+        "stripe_customer": customer.stripe_customer_id,
+        "amount": -amount,
+        "currency": currency,
+    }
     return Proposal(
         kind=ActionKind.CREDIT,
         customer=customer,
-        payload={
-            "customer_id": customer.pk,
-            "stripe_customer": customer.stripe_customer_id,
-            "amount": -amount,  # Stripe's sign: negative is credit
-            "currency": currency,
-        },
+        payload=payload,
         amount=amount,
         currency=currency,
         measure=amount,
@@ -75,6 +77,7 @@ def _balance_line(customer: Customer, change: int) -> PreviewLine:
 
 
 def preview_credit(*, customer: Customer, amount: int, currency: str) -> Preview:
+    customer = Customer.objects.get(pk=customer.pk)
     proposal = _credit_proposal(customer, amount, currency)
     return Preview(
         kind=ActionKind.CREDIT,
@@ -100,13 +103,9 @@ def request_credit(
     return submit(proposal, actor=actor, justification=justification, now=now or timezone.now())
 
 
-def reversible(credit: BalanceTransaction, *, excluding: Action | None = None) -> int:
-    """What is left to reverse of a credit: its size − reversals − reversals in flight."""
-    reversed_ = credit.reversals.aggregate(total=Sum("amount"))["total"] or 0
-    pending = Action.objects.filter(
-        balance_transaction=credit, kind=ActionKind.CREDIT_REVERSAL
-    ).in_flight_amount(excluding=excluding)
-    return -credit.amount - reversed_ - pending
+def reversible(credit: BalanceTransaction) -> int:
+    """What is left to reverse of a credit (BalanceTransactionQuerySet.with_reversible)."""
+    return BalanceTransaction.objects.reversible_of(credit)
 
 
 def _reversal_proposal(credit: BalanceTransaction, amount: int | None) -> Proposal:
@@ -123,31 +122,44 @@ def _reversal_proposal(credit: BalanceTransaction, amount: int | None) -> Propos
         errors["amount"] = f"At most {format_amount(remaining, credit.currency)} can be reversed."
     if errors:
         raise InvalidAction(errors)
+    payload: BalancePayload = {
+        "balance_transaction_id": credit.pk,
+        "reverses": credit.stripe_balance_transaction_id,
+        "stripe_customer": required(credit.customer.stripe_customer_id, "Stripe customer"),
+        "amount": amount,  # positive: takes the credit back
+        "currency": credit.currency,
+    }
     return Proposal(
         kind=ActionKind.CREDIT_REVERSAL,
         customer=credit.customer,
-        payload={
-            "balance_transaction_id": credit.pk,
-            "reverses": credit.stripe_balance_transaction_id,
-            "stripe_customer": credit.customer.stripe_customer_id,
-            "amount": amount,  # positive: takes the credit back
-            "currency": credit.currency,
-        },
+        payload=payload,
         amount=amount,
         currency=credit.currency,
         measure=amount,
-        targets={"balance_transaction": credit},
+        balance_transaction_id=credit.pk,
     )
 
 
+def _fresh(credit: BalanceTransaction) -> BalanceTransaction:
+    return BalanceTransaction.objects.select_related("customer").get(pk=credit.pk)
+
+
 def preview_credit_reversal(*, credit: BalanceTransaction, amount: int | None) -> Preview:
+    credit = _fresh(credit)
     proposal = _reversal_proposal(credit, amount)
     taken_back = required(proposal.amount, "amount")
     return Preview(
         kind=ActionKind.CREDIT_REVERSAL,
         summary=f"Take back {format_amount(taken_back, credit.currency)} of the credit of "
         f"{credit.created:%Y-%m-%d}",
-        lines=[_balance_line(credit.customer, taken_back)],
+        lines=[
+            _balance_line(credit.customer, taken_back),
+            PreviewLine(
+                "Reversible of this credit",
+                format_amount(reversible(credit), credit.currency),
+                format_amount(reversible(credit) - taken_back, credit.currency),
+            ),
+        ],
     )
 
 
@@ -164,20 +176,19 @@ def request_credit_reversal(
     justification = justify(
         kind=ActionKind.CREDIT_REVERSAL, reason=reason, ticket=ticket, note=note
     )
-    credit = BalanceTransaction.objects.select_related("customer").get(pk=credit.pk)
-    proposal = _reversal_proposal(credit, amount)
+    proposal = _reversal_proposal(_fresh(credit), amount)
     return submit(proposal, actor=actor, justification=justification, now=now or timezone.now())
 
 
-class _BalanceHandler(Handler):
+class _BalanceHandler(Handler[BalancePayload, gateway.BalanceTransactionData]):
     def find_existing(self, action: Action) -> gateway.BalanceTransactionData | None:
-        for entry in gateway.list_balance_transactions(action.payload["stripe_customer"]):
+        for entry in gateway.list_balance_transactions(self.payload(action)["stripe_customer"]):
             if entry.metadata.get("action_id") == str(action.pk):
                 return entry
         return None
 
     def perform(self, action: Action, metadata: dict[str, str]) -> gateway.BalanceTransactionData:
-        payload = action.payload
+        payload = self.payload(action)
         if "reverses" in payload:
             metadata = {**metadata, "reverses": payload["reverses"]}
         return gateway.create_balance_transaction(
@@ -208,10 +219,12 @@ class CreditReversalHandler(_BalanceHandler):
     kind = ActionKind.CREDIT_REVERSAL
 
     def check_locked(self, action: Action) -> None:
+        """Under the customer's lock (taken by submit and approve): nothing else can reverse
+        this credit meanwhile."""
         credit = BalanceTransaction.objects.get(
             pk=required(action.balance_transaction_id, "credit")
         )
-        remaining = reversible(credit, excluding=action)
+        remaining = reversible(credit)
         if required(action.amount, "amount") > remaining:
             raise ActionConflict(
                 f"At most {format_amount(max(remaining, 0), credit.currency)} of this credit "

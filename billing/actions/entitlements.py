@@ -6,7 +6,7 @@ They live only here (Stripe knows nothing of them); a task ends each one at its 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TypedDict, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,16 +15,10 @@ from django.utils import timezone
 
 from accounts.audit import audited
 from accounts.models import User
+from billing.actions.base import Handler, Preview, PreviewLine, Proposal, register, required
 from billing.actions.errors import InvalidAction
-from billing.actions.pipeline import (
-    Handler,
-    Preview,
-    PreviewLine,
-    Proposal,
-    justify,
-    register,
-    submit,
-)
+from billing.actions.justification import justify
+from billing.actions.pipeline import submit
 from billing.entitlements import effective_entitlements
 from billing.models import (
     Action,
@@ -36,6 +30,14 @@ from billing.models import (
 )
 
 MAX_LENGTH = dt.timedelta(days=366)
+
+
+class OverridePayload(TypedDict):
+    customer_id: int
+    feature: str
+    value: str
+    starts_at: str  # ISO 8601
+    expires_at: str
 
 
 def _proposal(
@@ -63,17 +65,18 @@ def _proposal(
         errors["expires_at"] = "An override lasts at most a year; ask again when it ends."
     if errors:
         raise InvalidAction(errors)
-    return Proposal(
-        kind=ActionKind.ENTITLEMENT_OVERRIDE,
-        customer=customer,
-        payload={
-            "customer_id": customer.pk,
-            "feature": feature,
-            "value": value,
-            "starts_at": starts_at.isoformat(),
-            "expires_at": expires_at.isoformat(),  # type: ignore[union-attr]
-        },
-    )
+    payload: OverridePayload = {
+        "customer_id": customer.pk,
+        "feature": feature,
+        "value": value,
+        "starts_at": starts_at.isoformat(),
+        "expires_at": required(expires_at, "expiry").isoformat(),
+    }
+    return Proposal(kind=ActionKind.ENTITLEMENT_OVERRIDE, customer=customer, payload=payload)
+
+
+def _payload(proposal: Proposal) -> OverridePayload:
+    return cast(OverridePayload, proposal.payload)
 
 
 def preview_entitlement_override(
@@ -86,14 +89,14 @@ def preview_entitlement_override(
     now: dt.datetime | None = None,
 ) -> Preview:
     now = now or timezone.now()
-    proposal = _proposal(customer, feature, value, starts_at, expires_at, now)
+    payload = _payload(_proposal(customer, feature, value, starts_at, expires_at, now))
     current = {e.feature: e.value for e in effective_entitlements(customer, at=now)}
-    payload = proposal.payload
+    label = Feature(feature).label
     return Preview(
         kind=ActionKind.ENTITLEMENT_OVERRIDE,
-        summary=f"{Feature(feature).label}: {payload['value']} from {payload['starts_at'][:10]} "
+        summary=f"{label}: {payload['value']} from {payload['starts_at'][:10]} "
         f"until {payload['expires_at'][:10]}, then back to the plan",
-        lines=[PreviewLine(Feature(feature).label, current.get(feature, "—"), payload["value"])],
+        lines=[PreviewLine(label, current.get(feature, "—"), payload["value"])],
     )
 
 
@@ -119,14 +122,15 @@ def request_entitlement_override(
 
 
 @register
-class EntitlementOverrideHandler(Handler):
+class EntitlementOverrideHandler(Handler[OverridePayload, None]):
     kind = ActionKind.ENTITLEMENT_OVERRIDE
+    uses_stripe = False
 
     def perform(self, action: Action, metadata: dict[str, str]) -> None:
         return None  # local only: nothing to ask Stripe
 
-    def record(self, action: Action, result: Any) -> str:
-        payload = action.payload
+    def record(self, action: Action, result: None) -> str:
+        payload = self.payload(action)
         override = EntitlementOverride.objects.create(
             customer_id=action.customer_id,
             feature=payload["feature"],

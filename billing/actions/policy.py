@@ -1,9 +1,18 @@
-"""Who may do how much without asking: limits per role, action kind and currency (SPEC §3).
+"""Who may do how much without asking, and who may decide a request (SPEC §3, policy).
 
 A staff member's limit for a kind and currency is the largest of their roles' limits, per
 action and per rolling 24 hours (NULL is no cap; 0 is "request only"; no row at all is also
-"request only"). The 24-hour sum counts every action of theirs of that kind and currency that
-may still move money or already did: waiting for approval, approved, executing, succeeded.
+"request only"). Only roles holding `billing.act_directly` act directly within their limits;
+the agent role (automations) asks for an approval of everything.
+
+The 24-hour sum counts every action of theirs of that kind and currency that may still move
+money or already did (waiting for approval, approved, executing, succeeded), read under the
+actor's lock and never bounded by the caller's clock, so simultaneous requests cannot add up
+past the limit.
+
+Who may decide a request is one rule, `deciders()`, expressed in SQL so that the inbox,
+the start page, approve and reject all use it: another active staff member holding
+`billing.approve_action` whose own per-action limit covers the request.
 """
 
 from __future__ import annotations
@@ -12,13 +21,25 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from accounts.models import User
-from billing.models import COMMITTED_STATES, MONEY_KINDS, Action, ActionKind, PolicyLimit
+from billing.models import (
+    MEASURED_KINDS,
+    MONEY_KINDS,
+    Action,
+    ActionKind,
+    ApprovalRequest,
+    PolicyLimit,
+)
+from billing.money import format_amount
 
 WINDOW = dt.timedelta(hours=24)
 APPROVAL_LIFETIME = dt.timedelta(hours=72)
+ACT_DIRECTLY = "billing.act_directly"
+REQUEST = "billing.request_action"
+APPROVE = "billing.approve_action"
 
 
 @dataclass(frozen=True)
@@ -27,13 +48,24 @@ class Limit:
     per_day: int | None
 
     @classmethod
-    def largest(cls, rows: list[PolicyLimit]) -> Limit | None:
-        if not rows:
+    def largest(cls, rows: Iterable[PolicyLimit]) -> Limit | None:
+        found = list(rows)
+        if not found:
             return None
         return cls(
-            per_action=_largest(row.per_action for row in rows),
-            per_day=_largest(row.per_day for row in rows),
+            per_action=_largest(row.per_action for row in found),
+            per_day=_largest(row.per_day for row in found),
         )
+
+    @property
+    def request_only(self) -> bool:
+        return self.per_action == 0 or self.per_day == 0
+
+    def covers(self, measure: int | None) -> bool:
+        """Whether one action of this size is within the per-action limit."""
+        if self.request_only:
+            return False
+        return measure is None or self.per_action is None or measure <= self.per_action
 
 
 def _largest(values: Iterable[int | None]) -> int | None:
@@ -45,14 +77,12 @@ def _largest(values: Iterable[int | None]) -> int | None:
 
 def measured(kind: str) -> bool:
     """Whether a kind's limit counts an amount (money, or days for trial extensions)."""
-    return kind in MONEY_KINDS or kind == ActionKind.TRIAL_EXTENSION
+    return kind in MEASURED_KINDS
 
 
 def limit_for(user: User, kind: str, currency: str) -> Limit | None:
-    rows = list(
-        PolicyLimit.objects.filter(
-            role__in=user.groups.all(), kind=kind, currency=currency if kind in MONEY_KINDS else ""
-        )
+    rows = PolicyLimit.objects.filter(
+        role__in=user.groups.all(), kind=kind, currency=currency if kind in MONEY_KINDS else ""
     )
     return Limit.largest(rows)
 
@@ -66,19 +96,26 @@ class Decision:
 def decide(
     *, user: User, kind: str, currency: str, measure: int | None, now: dt.datetime
 ) -> Decision:
-    """Whether `user` may do this directly, or must ask for an approval."""
-    limit = limit_for(user, kind, currency)
+    """Whether `user` may do this directly, or must ask for an approval.
+
+    Call it under the actor's lock (the pipeline's submit does), so that the 24-hour sum
+    includes every request of theirs that committed before."""
     label = ActionKind(kind).label.lower()
-    if limit is None or limit.per_action == 0 or limit.per_day == 0:
+    if not user.has_perm(ACT_DIRECTLY):
+        return Decision(False, f"Your role asks for an approval of every {label}.")
+    limit = limit_for(user, kind, currency)
+    if limit is None or limit.request_only:
         where = f" in {currency.upper()}" if kind in MONEY_KINDS else ""
         return Decision(False, f"Your roles may only request a {label}{where}.")
     if not measured(kind) or measure is None:
         return Decision(True, "")
     unit = _unit(kind, currency)
-    if limit.per_action is not None and measure > limit.per_action:
-        return Decision(False, f"Above your limit of {unit(limit.per_action)} per {label}.")
+    if not limit.covers(measure):
+        return Decision(False, f"Above your limit of {unit(limit.per_action or 0)} per {label}.")
     if limit.per_day is not None:
-        used = used_in_window(user=user, kind=kind, currency=currency, now=now)
+        used = Action.objects.window_total(
+            actor=user, kind=kind, currency=currency, since=now - WINDOW
+        )
         if used + measure > limit.per_day:
             return Decision(
                 False,
@@ -88,32 +125,52 @@ def decide(
     return Decision(True, "")
 
 
-def used_in_window(*, user: User, kind: str, currency: str, now: dt.datetime) -> int:
-    actions = Action.objects.filter(
-        actor=user,
-        kind=kind,
-        state__in=COMMITTED_STATES,
-        created_at__gt=now - WINDOW,
-        created_at__lte=now,
-    )
-    if kind in MONEY_KINDS:
-        return actions.filter(currency=currency).aggregate(total=Sum("amount"))["total"] or 0
-    return sum(action.payload.get("days", 0) for action in actions)
-
-
-def covers(*, user: User, kind: str, currency: str, measure: int | None) -> bool:
-    """Whether `user`'s own per-action limit covers an action (to approve it)."""
-    limit = limit_for(user, kind, currency)
-    if limit is None or limit.per_action == 0 or limit.per_day == 0:
-        return False
-    if not measured(kind) or measure is None:
-        return True
-    return limit.per_action is None or measure <= limit.per_action
-
-
 def _unit(kind: str, currency: str) -> Callable[[int], str]:
     if kind in MONEY_KINDS:
-        from billing.money import format_amount
-
         return lambda value: format_amount(value, currency)
     return lambda value: f"{value} day{'s' if value != 1 else ''}"
+
+
+# Who may decide -------------------------------------------------------------------------------
+
+
+def _covering(user: User) -> Q:
+    """Requests whose action one of `user`'s roles covers: a limit row of that kind and
+    currency whose per-action cap is none or at least the action's measure, and whose daily
+    cap is not 0. (Limit.covers says the same of the largest limit; a test holds them equal.)"""
+    rows = PolicyLimit.objects.filter(
+        role__in=user.groups.all(),
+        kind=OuterRef("action__kind"),
+        currency=OuterRef("action__currency"),
+    )
+    per_action = rows.filter(
+        Q(per_action__isnull=True)
+        | Q(per_action__gt=0, per_action__gte=Coalesce(OuterRef("action__measure"), 1))
+    )
+    per_day = rows.filter(Q(per_day__isnull=True) | Q(per_day__gt=0))
+    return Q(Exists(per_action)) & Q(Exists(per_day))
+
+
+def deciders(user: User) -> Q:
+    """The requests `user` may decide, whatever their state: someone else's, covered by
+    `user`'s own limit, if `user` is active and may approve at all."""
+    if not (user.is_active and user.has_perm(APPROVE)):
+        return Q(pk__in=[])
+    return ~Q(requested_by=user) & _covering(user)
+
+
+def decidable_by(user: User, now: dt.datetime) -> QuerySet[ApprovalRequest]:
+    """Requests waiting for `user`: pending, not expired, and theirs to decide."""
+    waiting: QuerySet[ApprovalRequest] = ApprovalRequest.objects.pending(now)
+    return waiting.filter(deciders(user))
+
+
+def may_decide(user: User, approval: ApprovalRequest) -> bool:
+    """Whether `user` is one who may decide this request (whether it still waits for a
+    decision is the request's own state: see ApprovalRequestQuerySet.pending). Also asked
+    before an approved request first runs: the approver must still be one."""
+    return ApprovalRequest.objects.filter(pk=approval.pk).filter(deciders(user)).exists()
+
+
+def may_request(user: User) -> bool:
+    return user.is_active and user.has_perm(REQUEST)

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypedDict
 
 from django.utils import timezone
 
 from accounts.models import User
+from billing.actions.base import Handler, Preview, PreviewLine, Proposal, register, required
 from billing.actions.errors import ActionConflict, InvalidAction
-from billing.actions.pipeline import (
-    Handler,
-    Preview,
-    PreviewLine,
-    Proposal,
-    check_positive_amount,
-    justify,
-    register,
-    required,
-    submit,
-)
+from billing.actions.justification import check_positive_amount, justify
+from billing.actions.pipeline import submit
 from billing.models import Action, ActionKind, Payment, PaymentStatus, RefundReason
 from billing.money import Money, format_amount
 from billing.stripe import gateway
@@ -28,52 +21,50 @@ from billing.stripe.mirror import Snapshot
 STRIPE_REASONS = {code: code for code in RefundReason.values}
 
 
-def refundable(payment: Payment, *, excluding: Action | None = None) -> int:
-    """amount − refunded − refunds in flight (approved or executing, not yet answered)."""
-    pending = Action.objects.filter(payment=payment, kind=ActionKind.REFUND).in_flight_amount(
-        excluding=excluding
-    )
-    return payment.amount - payment.amount_refunded - pending
+class RefundPayload(TypedDict):
+    payment_id: int
+    charge: str
+    amount: int
+    currency: str
 
 
-def _check_amount(payment: Payment, amount: int | None, *, errors: dict[str, str]) -> int:
-    remaining = refundable(payment)
-    if amount is None:
-        return remaining  # the whole remaining amount
-    check_positive_amount(amount, errors)
-    if errors:
-        return amount
-    if not Money(amount, payment.currency).is_chargeable():
-        errors["amount"] = f"Stripe refunds {payment.currency.upper()} only in whole steps."
-    elif amount > remaining:
-        errors["amount"] = (
-            f"At most {format_amount(remaining, payment.currency)} can still be refunded."
-        )
-    return amount
+def refundable(payment: Payment) -> int:
+    """amount − refunded − refunds outstanding (PaymentQuerySet.with_refundable, SPEC §3)."""
+    return Payment.objects.refundable_of(payment)
 
 
 def _proposal(payment: Payment, amount: int | None) -> Proposal:
-    errors: dict[str, str] = {}
     if payment.status != PaymentStatus.SUCCEEDED:
         raise ActionConflict("Only a succeeded payment can be refunded.")
-    if refundable(payment) <= 0:
+    remaining = refundable(payment)
+    if remaining <= 0:
         raise ActionConflict("This payment has nothing left to refund.")
-    amount = _check_amount(payment, amount, errors=errors)
+    errors: dict[str, str] = {}
+    if amount is None:
+        amount = remaining  # the whole remaining amount
+    check_positive_amount(amount, errors)
+    if not errors and not Money(amount, payment.currency).is_chargeable():
+        errors["amount"] = f"Stripe refunds {payment.currency.upper()} only in whole steps."
+    elif not errors and amount > remaining:
+        errors["amount"] = (
+            f"At most {format_amount(remaining, payment.currency)} can still be refunded."
+        )
     if errors:
         raise InvalidAction(errors)
+    payload: RefundPayload = {
+        "payment_id": payment.pk,
+        "charge": payment.stripe_charge_id,
+        "amount": amount,
+        "currency": payment.currency,
+    }
     return Proposal(
         kind=ActionKind.REFUND,
         customer=payment.customer,
-        payload={
-            "payment_id": payment.pk,
-            "charge": payment.stripe_charge_id,
-            "amount": amount,
-            "currency": payment.currency,
-        },
+        payload=payload,
         amount=amount,
         currency=payment.currency,
         measure=amount,
-        targets={"payment": payment},
+        payment_id=payment.pk,
     )
 
 
@@ -87,15 +78,16 @@ def preview_refund(*, payment: Payment, amount: int | None) -> Preview:
     proposal = _proposal(payment, amount)
     asked = required(proposal.amount, "amount")
     remaining = refundable(payment)
+    refunded = payment.amount - remaining
+    card = f"{payment.card_brand.title()} ···· {payment.card_last4}".strip(" ·")
     return Preview(
         kind=ActionKind.REFUND,
-        summary=f"Refund {format_amount(asked, payment.currency)} to "
-        f"{payment.card_brand.title()} ···· {payment.card_last4}",
+        summary=f"Refund {format_amount(asked, payment.currency)} to {card or 'the card'}",
         lines=[
             PreviewLine(
                 "Refunded",
-                format_amount(payment.amount_refunded, payment.currency),
-                format_amount(payment.amount_refunded + asked, payment.currency),
+                format_amount(refunded, payment.currency),
+                format_amount(refunded + asked, payment.currency),
             ),
             PreviewLine(
                 "Refundable remaining",
@@ -123,7 +115,7 @@ def request_refund(
 
 
 @register
-class RefundHandler(Handler):
+class RefundHandler(Handler[RefundPayload, gateway.RefundData]):
     kind = ActionKind.REFUND
 
     def check_locked(self, action: Action) -> None:
@@ -132,7 +124,7 @@ class RefundHandler(Handler):
         )
         if payment.status != PaymentStatus.SUCCEEDED:
             raise ActionConflict("Only a succeeded payment can be refunded.")
-        remaining = refundable(payment, excluding=action)
+        remaining = refundable(payment)
         if required(action.amount, "amount") > remaining:
             raise ActionConflict(
                 "Another refund got there first: at most "
@@ -140,15 +132,16 @@ class RefundHandler(Handler):
             )
 
     def find_existing(self, action: Action) -> gateway.RefundData | None:
-        for refund in gateway.list_refunds(action.payload["charge"]):
+        for refund in gateway.list_refunds(self.payload(action)["charge"]):
             if refund.metadata.get("action_id") == str(action.pk):
                 return refund
         return None
 
     def perform(self, action: Action, metadata: dict[str, str]) -> gateway.RefundData:
+        payload = self.payload(action)
         return gateway.create_refund(
-            charge_id=action.payload["charge"],
-            amount=action.payload["amount"],
+            charge_id=payload["charge"],
+            amount=payload["amount"],
             reason=STRIPE_REASONS.get(action.reason_code, ""),
             metadata=metadata,
             idempotency_key=action.idempotency_key,

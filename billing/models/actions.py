@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
-from django.db.models import F, Q, Value
+from django.db.models import Exists, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Cast, Concat, Length
 from django.db.models.lookups import Exact, GreaterThan
 from django.utils import timezone
 
-from accounts.audit import AuditedHistory
+from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
+from billing.models.choices import (
+    COMMITTED_STATES,
+    IN_FLIGHT_STATES,
+    ActionKind,
+    ActionState,
+    ApprovalDecision,
+    AttemptOutcome,
+)
 from billing.models.customers import BalanceTransaction, Customer
 from billing.models.fields import CurrencyField, currency_constraint
-from billing.models.invoices import Invoice, Payment
+from billing.models.invoices import Invoice, Payment, Refund
 from billing.models.subscriptions import Subscription
 
 # A helpdesk key such as ZD-48213 or HELP-7: every action names the ticket it was asked under.
@@ -29,72 +38,52 @@ def clean_ticket_ref(value: str) -> str | None:
     return cleaned if TICKET_REF.fullmatch(cleaned) else None
 
 
-class ActionKind(models.TextChoices):
-    REFUND = "refund", "Refund"
-    CREDIT = "credit", "Credit"
-    CREDIT_REVERSAL = "credit_reversal", "Credit reversal"
-    PRICE_CHANGE = "price_change", "Plan or price change"
-    SEAT_CHANGE = "seat_change", "Seat change"
-    TRIAL_EXTENSION = "trial_extension", "Trial extension"
-    DISCOUNT = "discount", "Discount"
-    PAUSE_COLLECTION = "pause_collection", "Pause collection"
-    RESUME_COLLECTION = "resume_collection", "Resume collection"
-    CANCEL = "cancel", "Cancel subscription"
-    REACTIVATE = "reactivate", "Reactivate subscription"
-    ENTITLEMENT_OVERRIDE = "entitlement_override", "Entitlement override"
-    INVOICE_VOID = "invoice_void", "Void invoice"
-    INVOICE_MARK_UNCOLLECTIBLE = "invoice_mark_uncollectible", "Mark invoice uncollectible"
-    INVOICE_RETRY_PAYMENT = "invoice_retry_payment", "Retry invoice payment"
+def _unmirrored() -> Q:
+    """Succeeded at Stripe, and neither the ledger row it made nor a read of its target that
+    began after Stripe answered has reached the mirror."""
+    answered = F("stripe_answered_at")
+    mirrored = (
+        Q(Exists(Refund.objects.filter(action=OuterRef("pk"))))
+        | Q(Exists(BalanceTransaction.objects.filter(action=OuterRef("pk"))))
+        | Q(payment__stripe_fetched_at__gte=answered)
+        | Q(invoice__stripe_fetched_at__gte=answered)
+        | Q(subscription__stripe_fetched_at__gte=answered)
+    )
+    return Q(state=ActionState.SUCCEEDED, stripe_answered_at__isnull=False) & ~mirrored
 
 
-# Kinds whose policy limit is an amount of money (the others: a count of days, or none).
-MONEY_KINDS = frozenset({ActionKind.REFUND, ActionKind.CREDIT, ActionKind.CREDIT_REVERSAL})
+class ActionQuerySet(models.QuerySet["Action"]):
+    def in_flight(self) -> ActionQuerySet:
+        """Approved or executing: Stripe has been, or is about to be, asked."""
+        return self.filter(state__in=IN_FLIGHT_STATES)
 
+    def unmirrored(self) -> ActionQuerySet:
+        """Succeeded at Stripe, but the mirror has not seen the change yet (its read-back
+        failed, or has not arrived)."""
+        return self.filter(_unmirrored())
 
-class ActionState(models.TextChoices):
-    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
-    APPROVED = "approved", "Approved"
-    EXECUTING = "executing", "Executing"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    REJECTED = "rejected", "Rejected"
-    EXPIRED = "expired", "Expired"
-    WITHDRAWN = "withdrawn", "Withdrawn"
+    def outstanding(self) -> ActionQuerySet:
+        """Done, or about to be, but not in the ledger or the mirror yet: what every capped
+        amount (refundable, reversible) counts besides its ledger rows, and what blocks another
+        change of the same invoice or subscription. Each action counts once."""
+        return self.filter(Q(state__in=IN_FLIGHT_STATES) | _unmirrored())
 
-
-# Counted against the rolling 24-hour limit: everything asked for that may still move money.
-COMMITTED_STATES = (
-    ActionState.PENDING_APPROVAL,
-    ActionState.APPROVED,
-    ActionState.EXECUTING,
-    ActionState.SUCCEEDED,
-)
-FINAL_STATES = (
-    ActionState.SUCCEEDED,
-    ActionState.FAILED,
-    ActionState.REJECTED,
-    ActionState.EXPIRED,
-    ActionState.WITHDRAWN,
-)
-
-
-class ActionQuerySet(models.QuerySet):
-    def in_flight(self):
-        """Approved or executing: Stripe has not (yet) answered."""
-        return self.filter(state__in=[ActionState.APPROVED, ActionState.EXECUTING])
-
-    def in_flight_amount(self, *, excluding: Action | None = None) -> int:
-        """The sum asked by actions Stripe has not answered yet (e.g. refunds in flight)."""
-        actions = self.in_flight()
-        if excluding is not None and excluding.pk:
-            actions = actions.exclude(pk=excluding.pk)
-        return actions.aggregate(total=models.Sum("amount"))["total"] or 0
-
-    def for_ticket(self, ticket_ref: str):
+    def for_ticket(self, ticket_ref: str) -> ActionQuerySet:
         return self.filter(ticket_ref=ticket_ref)
 
-    def by_actor_since(self, actor, since: dt.datetime):
-        return self.filter(actor=actor, created_at__gte=since, state__in=COMMITTED_STATES)
+    def window_total(self, *, actor, kind: str, currency: str, since: dt.datetime) -> int:
+        """What the rolling 24-hour limit counts: the measure (amount, or days) of every action
+        of `actor`'s of this kind and currency asked for after `since` that may still move
+        money or did. No upper bound: an action committed by a concurrent request with a later
+        clock counts too."""
+        total = self.filter(
+            actor=actor,
+            kind=kind,
+            currency=currency,
+            state__in=COMMITTED_STATES,
+            created_at__gt=since,
+        ).aggregate(total=Sum("measure"))["total"]
+        return total or 0
 
 
 class Action(models.Model):
@@ -134,6 +123,11 @@ class Action(models.Model):
     payload_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical payload.")
     amount = models.BigIntegerField(null=True, blank=True)
     currency = CurrencyField(blank=True)
+    measure = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="What the policy limits count: the amount (money kinds) or days (trials).",
+    )
     idempotency_key = models.GeneratedField(
         expression=Concat("kind", Value(":"), Cast("id", models.CharField(max_length=20))),
         output_field=models.CharField(max_length=60),
@@ -142,9 +136,13 @@ class Action(models.Model):
     stripe_metadata = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Sent with every attempt, fixed at the first so that retries match it.",
+        help_text="Sent with every attempt; fixed when the action starts executing, so that "
+        "retries match the first.",
     )
     stripe_object_id = models.CharField(max_length=255, blank=True)
+    stripe_answered_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Stripe's answer that the change was made came."
+    )
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -153,7 +151,9 @@ class Action(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
-    history = AuditedHistory()
+    # Attempts are bookkeeping, logged in ActionAttempt: an action's history holds one row
+    # per real change (created, each state it moves to).
+    history = AuditedHistory(excluded_fields=["attempts", "next_attempt_at", "updated_at"])
     objects = ActionQuerySet.as_manager()
 
     class Meta:
@@ -161,6 +161,7 @@ class Action(models.Model):
         ordering = ["-created_at", "-id"]
         permissions = [
             ("request_action", "Request changes to a customer's billing (within policy)"),
+            ("act_directly", "Act directly within one's limits, without an approval"),
             ("approve_action", "Approve or reject other staff members' requests"),
             ("export_data", "Export data as CSV"),
             ("view_audit_log", "View the global audit log"),
@@ -184,10 +185,15 @@ class Action(models.Model):
             models.CheckConstraint(
                 condition=Q(Exact(Length("payload_hash"), 64)), name="action_payload_hash_sha256"
             ),
+            models.CheckConstraint(
+                condition=Q(measure__isnull=True) | Q(measure__gt=0), name="action_measure_positive"
+            ),
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="action_customer_created"),
-            models.Index(fields=["actor", "-created_at"], name="action_actor_created"),
+            models.Index(
+                fields=["actor", "kind", "currency", "-created_at"], name="action_actor_window"
+            ),
             models.Index(fields=["kind", "state"], name="action_kind_state"),
             models.Index(fields=["ticket_ref"], name="action_ticket_ref"),
             models.Index(
@@ -197,24 +203,43 @@ class Action(models.Model):
             ),
         ]
 
+    # Set by the pipeline on the action it returns: why an approval is needed (not stored).
+    policy_note: str = ""
+
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.state})"
 
+    def last_attempt(self) -> ActionAttempt | None:
+        """The latest try at Stripe (its error says why an executing action still waits)."""
+        return self.attempt_log.order_by("-number", "-id").first()
 
-class ApprovalDecision(models.TextChoices):
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
-    EXPIRED = "expired", "Expired"
-    WITHDRAWN = "withdrawn", "Withdrawn"
+
+class ActionAttempt(AppendOnlyModel):
+    """One try at making an action's change at Stripe, and how it ended (insert-only)."""
+
+    action = models.ForeignKey(Action, on_delete=models.PROTECT, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=AttemptOutcome.choices)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    stripe_request_id = models.CharField(max_length=255, blank=True)
+
+    objects: ClassVar[models.Manager] = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["action", "number", "id"]
+        indexes = [models.Index(fields=["action", "-number"], name="attempt_action_number")]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} of action #{self.action_id}: {self.outcome}"
 
 
 class ApprovalRequestQuerySet(models.QuerySet):
     def pending(self, at: dt.datetime):
         return self.filter(decision="", expires_at__gt=at)
-
-    def waiting_for(self, user, at: dt.datetime):
-        """Requests `user` could decide: pending, not expired and not their own."""
-        return self.pending(at).exclude(requested_by=user)
 
     def decided(self):
         return self.exclude(decision="")
@@ -272,10 +297,38 @@ class ApprovalRequest(models.Model):
         indexes = [
             models.Index(fields=["decision", "expires_at"], name="approval_pending"),
             models.Index(fields=["requested_by", "-created_at"], name="approval_requester"),
+            models.Index(fields=["-decided_at"], name="approval_decided"),
         ]
 
     def __str__(self) -> str:
         return f"Approval for {self.action}"
+
+
+class DecisionRecord(AppendOnlyModel):
+    """The decision on an approval request, as it was made: insert-only, one per request.
+
+    An approved action is executed only if its payload still hashes to `payload_hash`, read
+    from this row (which nothing can edit), not from the action or the request themselves."""
+
+    approval = models.OneToOneField(
+        ApprovalRequest, on_delete=models.PROTECT, related_name="record"
+    )
+    decision = models.CharField(max_length=10, choices=ApprovalDecision.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    payload_hash = models.CharField(max_length=64)
+    note = models.TextField(blank=True)
+    decided_at = models.DateTimeField()
+
+    objects: ClassVar[models.Manager] = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-decided_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} approval #{self.approval_id}"
 
 
 class PolicyLimit(models.Model):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
 
 from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
 from billing.models.catalog import Feature
+from billing.models.choices import ActionKind
 from billing.models.fields import (
     CurrencyField,
     StripeMirrored,
@@ -20,6 +21,9 @@ from billing.models.fields import (
     stripe_id_constraints,
 )
 from billing.money import Money
+
+if TYPE_CHECKING:
+    from billing.models.actions import Action
 
 
 class CustomerKind(models.TextChoices):
@@ -80,9 +84,16 @@ class CustomerQuerySet(models.QuerySet):
 
     def with_balance(self):
         """Annotate `balance_amount`: the balance ledger's sum (negative is credit, as Stripe)."""
+        ledger = (
+            BalanceTransaction.objects.filter(customer=OuterRef("pk"))
+            .order_by()
+            .values("customer")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
         return self.annotate(
             balance_amount=Coalesce(
-                Sum("balance_transactions__amount"), 0, output_field=models.BigIntegerField()
+                Subquery(ledger), Value(0, output_field=models.BigIntegerField())
             )
         )
 
@@ -130,13 +141,49 @@ class Customer(StripeMirrored):
 
     def balance(self) -> Money:
         """The customer's Stripe balance: negative is credit the customer may spend."""
-        total = self.balance_transactions.aggregate(total=Sum("amount"))["total"] or 0
+        total = (
+            Customer.objects.with_balance().values_list("balance_amount", flat=True).get(pk=self.pk)
+        )
         return Money(total, self.currency)
 
 
 class BalanceTransactionQuerySet(AppendOnlyQuerySet):
     def credits(self):
         return self.filter(amount__lt=0, reverses__isnull=True)
+
+    def with_reversible(self):
+        """Annotate `reversible` on credits (the one definition): the credit's size − its
+        reversals in the ledger − reversals outstanding (in flight, or succeeded but not yet
+        mirrored; see ActionQuerySet.outstanding). Stripe does not cap balance transactions,
+        so this is all that stands between a credit and reversing it twice."""
+        # Action refers to this model, so it is reached through the relation, not imported.
+        action_model = cast("type[Action]", self.model._meta.get_field("actions").related_model)
+        reversed_ = (
+            BalanceTransaction.objects.filter(reverses=OuterRef("pk"))
+            .order_by()
+            .values("reverses")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        outstanding = (
+            action_model.objects.filter(
+                balance_transaction=OuterRef("pk"), kind=ActionKind.CREDIT_REVERSAL
+            )
+            .outstanding()
+            .order_by()
+            .values("balance_transaction")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        zero = Value(0, output_field=models.BigIntegerField())
+        return self.annotate(
+            reversible=-F("amount")
+            - Coalesce(Subquery(reversed_), zero)
+            - Coalesce(Subquery(outstanding), zero)
+        )
+
+    def reversible_of(self, credit: BalanceTransaction) -> int:
+        return self.with_reversible().values_list("reversible", flat=True).get(pk=credit.pk)
 
 
 class BalanceTransaction(AppendOnlyModel):

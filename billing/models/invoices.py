@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from django.db import models
-from django.db.models import F, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
+from billing.models.choices import ActionKind
 from billing.models.customers import Customer
 from billing.models.fields import (
     CurrencyField,
@@ -18,6 +19,9 @@ from billing.models.fields import (
 )
 from billing.models.subscriptions import Subscription
 from billing.money import Money
+
+if TYPE_CHECKING:
+    from billing.models.actions import Action
 
 
 class InvoiceStatus(models.TextChoices):
@@ -97,26 +101,39 @@ class PaymentQuerySet(models.QuerySet):
         return self.filter(status=PaymentStatus.SUCCEEDED)
 
     def with_refundable(self):
-        """Annotate `in_flight` (refund actions not yet answered by Stripe) and `refundable`.
+        """Annotate `refunded`, `in_flight` and `refundable` (SPEC §3), the one definition.
 
-        refundable = amount − amount refunded − refunds in flight (SPEC §3).
+        refundable = amount − refunded − refunds outstanding, where `refunded` is what Stripe
+        last told us (the charge's amount_refunded, or the ledger if it knows more) and
+        outstanding refunds are those in flight or succeeded but not yet mirrored (see
+        ActionQuerySet.outstanding): each refund counts once, whether or not its answer
+        reached the mirror.
         """
-        from billing.models.actions import ActionKind, ActionState
+        # Action refers to this model, so it is reached through the relation, not imported.
+        action_model = cast("type[Action]", self.model._meta.get_field("actions").related_model)
+        ledger = (
+            Refund.objects.filter(payment=OuterRef("pk"))
+            .order_by()
+            .values("payment")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        outstanding = (
+            action_model.objects.filter(payment=OuterRef("pk"), kind=ActionKind.REFUND)
+            .outstanding()
+            .order_by()
+            .values("payment")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        zero = Value(0, output_field=models.BigIntegerField())
+        return self.annotate(
+            refunded=Greatest(F("amount_refunded"), Coalesce(Subquery(ledger), zero)),
+            in_flight=Coalesce(Subquery(outstanding), zero),
+        ).annotate(refundable=F("amount") - F("refunded") - F("in_flight"))
 
-        in_flight = Coalesce(
-            Sum(
-                "actions__amount",
-                filter=Q(
-                    actions__kind=ActionKind.REFUND,
-                    actions__state__in=[ActionState.APPROVED, ActionState.EXECUTING],
-                ),
-            ),
-            0,
-            output_field=models.BigIntegerField(),
-        )
-        return self.annotate(in_flight=in_flight).annotate(
-            refundable=F("amount") - F("amount_refunded") - F("in_flight")
-        )
+    def refundable_of(self, payment: Payment) -> int:
+        return self.with_refundable().values_list("refundable", flat=True).get(pk=payment.pk)
 
 
 class Payment(StripeMirrored):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -135,21 +135,29 @@ def client() -> stripe.StripeClient:
     )
 
 
-def _call(method, *args: Any, **kwargs: Any) -> dict[str, Any]:
+# A stripe-python service method (e.g. `client.v1.refunds.create`) and a service.
+type Method = Callable[..., Any]
+type Service = Any
+
+
+def _call(method: Method, *args: Any, **kwargs: Any) -> dict[str, Any]:
     try:
         result = method(*args, **kwargs)
     except stripe.StripeError as error:
         raise translate_error(error) from error
-    return result.to_dict()
+    data: dict[str, Any] = result.to_dict()
+    return data
 
 
-def _post(method, *args: Any, params: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+def _post(
+    method: Method, *args: Any, params: dict[str, Any], idempotency_key: str
+) -> dict[str, Any]:
     if not idempotency_key:
         raise ValueError("Every POST to Stripe needs an idempotency key.")
     return _call(method, *args, params=params, options={"idempotency_key": idempotency_key})
 
 
-def _list(service, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+def _list(service: Service, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """Every object of a list endpoint, newest first, a page of 100 at a time."""
     query = {"limit": PAGE_SIZE, **(params or {})}
     while True:
@@ -194,7 +202,7 @@ def _time(value: int | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromtimestamp(value, tz=dt.UTC)
 
 
-def _id(value: Any) -> str:
+def id_of(value: Any) -> str:
     """An id, whether Stripe sent the id or the expanded object."""
     if value is None:
         return ""
@@ -248,13 +256,13 @@ class BalanceTransactionData:
     def parse(cls, data: Mapping[str, Any]) -> BalanceTransactionData:
         return cls(
             id=data["id"],
-            customer=_id(data["customer"]),
+            customer=id_of(data["customer"]),
             amount=data["amount"],
             currency=data["currency"],
             type=data.get("type") or "adjustment",
             description=data.get("description") or "",
             ending_balance=data["ending_balance"],
-            invoice=_id(data.get("invoice")),
+            invoice=id_of(data.get("invoice")),
             created=_time(data["created"]),  # type: ignore[arg-type]
             metadata=dict(data.get("metadata") or {}),
         )
@@ -293,7 +301,7 @@ class PriceData:
         recurring = data.get("recurring") or {}
         return cls(
             id=data["id"],
-            product=_id(data["product"]),
+            product=id_of(data["product"]),
             unit_amount=data.get("unit_amount") or 0,
             currency=data["currency"],
             interval=recurring.get("interval") or "",
@@ -338,10 +346,10 @@ class SubscriptionData:
         percent = coupon.get("percent_off")
         return cls(
             id=data["id"],
-            customer=_id(data["customer"]),
+            customer=id_of(data["customer"]),
             status=data["status"],
             item_id=item.get("id", ""),
-            price=_id(item.get("price")),
+            price=id_of(item.get("price")),
             quantity=item.get("quantity") or 1,
             # Since API version 2025-03-31 the billing period lives on the items.
             current_period_start=_time(item.get("current_period_start")),
@@ -398,8 +406,8 @@ class InvoiceData:
         transitions = data.get("status_transitions") or {}
         return cls(
             id=data["id"],
-            customer=_id(data["customer"]),
-            subscription=_id((parent.get("subscription_details") or {}).get("subscription")),
+            customer=id_of(data["customer"]),
+            subscription=id_of((parent.get("subscription_details") or {}).get("subscription")),
             number=data.get("number") or "",
             status=data["status"],
             currency=data["currency"],
@@ -439,8 +447,8 @@ class ChargeData:
         card = (data.get("payment_method_details") or {}).get("card") or {}
         return cls(
             id=data["id"],
-            payment_intent=_id(data.get("payment_intent")),
-            customer=_id(data.get("customer")),
+            payment_intent=id_of(data.get("payment_intent")),
+            customer=id_of(data.get("customer")),
             amount=data["amount"],
             amount_refunded=data.get("amount_refunded") or 0,
             currency=data["currency"],
@@ -469,8 +477,8 @@ class RefundData:
     def parse(cls, data: Mapping[str, Any]) -> RefundData:
         return cls(
             id=data["id"],
-            charge=_id(data.get("charge")),
-            payment_intent=_id(data.get("payment_intent")),
+            charge=id_of(data.get("charge")),
+            payment_intent=id_of(data.get("payment_intent")),
             amount=data["amount"],
             currency=data["currency"],
             status=data["status"],
@@ -492,8 +500,8 @@ class InvoicePaymentData:
         payment = data.get("payment") or {}
         return cls(
             id=data["id"],
-            invoice=_id(data["invoice"]),
-            payment_intent=_id(payment.get("payment_intent")),
+            invoice=id_of(data["invoice"]),
+            payment_intent=id_of(payment.get("payment_intent")),
             status=data.get("status") or "",
         )
 
@@ -801,4 +809,5 @@ def invoice_action(*, invoice_id: str, action: str, idempotency_key: str) -> Inv
 
 
 def create_coupon(*, params: dict[str, Any], idempotency_key: str) -> str:
-    return _post(client().v1.coupons.create, params=params, idempotency_key=idempotency_key)["id"]
+    coupon = _post(client().v1.coupons.create, params=params, idempotency_key=idempotency_key)
+    return str(coupon["id"])

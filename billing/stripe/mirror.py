@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.tasks import task
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audited
+from accounts.models import User
 from billing.models import (
+    Action,
     BalanceTransaction,
     Customer,
     CustomerKind,
@@ -54,6 +56,16 @@ FEATURE_PREFIX = "feature."
 
 class MirrorError(Exception):
     """Stripe's data cannot be mirrored (e.g. an object of an account we do not know)."""
+
+
+# What applying Stripe's data can fail with besides Stripe itself: its data does not fit ours
+# (a constraint, a value too long), or refers to something we do not hold.
+MIRROR_ERRORS: tuple[type[Exception], ...] = (MirrorError, DatabaseError, ObjectDoesNotExist)
+# ... and reading it from Stripe in the first place.
+SYNC_ERRORS: tuple[type[Exception], ...] = (gateway.StripeGatewayError, *MIRROR_ERRORS)
+
+# An action of ours that Stripe shows done: (action id, Stripe object id).
+type Confirmation = tuple[int, str]
 
 
 # Applying one row ---------------------------------------------------------------------------
@@ -98,7 +110,7 @@ def _apply[M: StripeMirrored](
 # Catalog ------------------------------------------------------------------------------------
 
 
-def _apply_product(product: gateway.ProductData, fetched_at) -> Plan:
+def _apply_product(product: gateway.ProductData, fetched_at: dt.datetime) -> Plan:
     metadata = product.metadata
     code = metadata.get(PLAN_CODE_KEY) or product.id.lower()
     if Plan.objects.filter(code=code).exclude(stripe_product_id=product.id).exists():
@@ -124,7 +136,7 @@ def _apply_product(product: gateway.ProductData, fetched_at) -> Plan:
         if key.startswith(FEATURE_PREFIX) and feature in Feature.values:
             try:
                 wanted[feature] = validate_feature_value(feature, value)
-            except Exception:
+            except ValidationError:
                 logger.warning("Product %s: ignoring malformed %s=%r", product.id, key, value)
     for entitlement in plan.entitlements.all():
         if entitlement.feature not in wanted:
@@ -139,7 +151,7 @@ def _apply_product(product: gateway.ProductData, fetched_at) -> Plan:
     return plan
 
 
-def _apply_price(price: gateway.PriceData, plan: Plan, fetched_at) -> Price:
+def _apply_price(price: gateway.PriceData, plan: Plan, fetched_at: dt.datetime) -> Price:
     return _apply(
         Price,
         {"stripe_price_id": price.id},
@@ -185,7 +197,7 @@ def customer_values(customer: gateway.CustomerData) -> dict[str, Any]:
     return values
 
 
-def _apply_customer(customer: gateway.CustomerData, fetched_at) -> Customer:
+def _apply_customer(customer: gateway.CustomerData, fetched_at: dt.datetime) -> Customer:
     values = customer_values(customer)
     existing = Customer.objects.filter(stripe_customer_id=customer.id).exists()
     if not existing and customer.deleted:
@@ -199,10 +211,13 @@ def _apply_customer(customer: gateway.CustomerData, fetched_at) -> Customer:
     )
 
 
-def _apply_balance_transaction(entry: gateway.BalanceTransactionData, customer: Customer):
-    """Insert a balance entry the first time it is seen; entries never change afterwards."""
+def _apply_balance_transaction(
+    entry: gateway.BalanceTransactionData, customer: Customer
+) -> Confirmation | None:
+    """Insert a balance entry the first time it is seen; entries never change afterwards.
+    Returns the action it confirms, if our action made it."""
     if BalanceTransaction.objects.filter(stripe_balance_transaction_id=entry.id).exists():
-        return
+        return None
     invoice = None
     if entry.invoice:
         invoice = Invoice.objects.filter(stripe_invoice_id=entry.invoice).first()
@@ -229,18 +244,24 @@ def _apply_balance_transaction(entry: gateway.BalanceTransactionData, customer: 
     except IntegrityError:
         if not BalanceTransaction.objects.filter(stripe_balance_transaction_id=entry.id).exists():
             raise
-        return
-    _confirm_action(entry.metadata, entry.id)
+        return None
+    return _reported(entry.metadata, entry.id)
 
 
 def _known_action(metadata: dict[str, str]) -> int | None:
     """The id of our action that made this change at Stripe (stamped in its metadata)."""
-    from billing.models import Action
-
     action_id = metadata.get("action_id", "")
     if action_id.isdigit() and Action.objects.filter(pk=int(action_id)).exists():
         return int(action_id)
     return None
+
+
+def _reported(metadata: dict[str, str], stripe_object_id: str) -> Confirmation | None:
+    """What the mirror reports when it records a ledger row one of our actions made: that
+    action and the Stripe object. The pipeline, the only writer of an action's state, decides
+    what follows (an action still waiting for Stripe's answer has it now)."""
+    action_id = _known_action(metadata)
+    return None if action_id is None else (action_id, stripe_object_id)
 
 
 # Subscriptions, invoices, payments, refunds -------------------------------------------------
@@ -273,7 +294,9 @@ def subscription_values(subscription: gateway.SubscriptionData) -> dict[str, Any
     }
 
 
-def _apply_subscription(subscription: gateway.SubscriptionData, fetched_at) -> Subscription:
+def _apply_subscription(
+    subscription: gateway.SubscriptionData, fetched_at: dt.datetime
+) -> Subscription:
     values = subscription_values(subscription)
     values["customer"] = Customer.objects.get(stripe_customer_id=subscription.customer)
     values["price"] = Price.objects.get(stripe_price_id=subscription.price)
@@ -302,7 +325,7 @@ def invoice_values(invoice: gateway.InvoiceData) -> dict[str, Any]:
     }
 
 
-def _apply_invoice(invoice: gateway.InvoiceData, fetched_at) -> Invoice:
+def _apply_invoice(invoice: gateway.InvoiceData, fetched_at: dt.datetime) -> Invoice:
     values = invoice_values(invoice)
     values["customer"] = Customer.objects.get(stripe_customer_id=invoice.customer)
     values["subscription"] = (
@@ -329,7 +352,7 @@ def payment_values(charge: gateway.ChargeData) -> dict[str, Any]:
     }
 
 
-def _apply_charge(charge: gateway.ChargeData, invoice_id: str, fetched_at) -> Payment:
+def _apply_charge(charge: gateway.ChargeData, invoice_id: str, fetched_at: dt.datetime) -> Payment:
     values = payment_values(charge)
     values["customer"] = Customer.objects.get(stripe_customer_id=charge.customer)
     values["invoice"] = (
@@ -342,7 +365,7 @@ SETTLED = RefundStatus.SUCCEEDED
 UNDONE = (RefundStatus.FAILED, RefundStatus.CANCELED)
 
 
-def _apply_refund(refund: gateway.RefundData) -> None:
+def _apply_refund(refund: gateway.RefundData) -> Confirmation | None:
     """A succeeded refund is inserted once; if it fails later, a reversal row follows.
 
     Pending refunds are not in the ledger yet: Stripe already counts them in the charge's
@@ -352,6 +375,7 @@ def _apply_refund(refund: gateway.RefundData) -> None:
     """
     payment = Payment.objects.select_for_update(no_key=True).get(stripe_charge_id=refund.charge)
     recorded = Refund.objects.filter(stripe_refund_id=refund.id, reverses__isnull=True).first()
+    confirmation = None
     if recorded is None and refund.status in (SETTLED, *UNDONE):
         recorded = Refund.objects.create(
             payment=payment,
@@ -363,7 +387,7 @@ def _apply_refund(refund: gateway.RefundData) -> None:
             action_id=_known_action(refund.metadata),
             created=refund.created,
         )
-        _confirm_action(refund.metadata, refund.id)
+        confirmation = _reported(refund.metadata, refund.id)
     if recorded is not None and refund.status in UNDONE and not hasattr(recorded, "reversal"):
         Refund.objects.create(
             payment=payment,
@@ -375,33 +399,7 @@ def _apply_refund(refund: gateway.RefundData) -> None:
             reverses=recorded,
             created=timezone.now(),
         )
-
-
-def _confirm_action(metadata: dict[str, str], stripe_object_id: str) -> None:
-    """What our action asked for is at Stripe: if the action still waits for Stripe's answer
-    (its answer was lost), this is the answer. SPEC §3: webhooks confirm actions.
-
-    The row is skipped if another transaction holds it: that one is recording the outcome,
-    and waiting for it here could deadlock (it locks the action, then these mirror rows)."""
-    from billing.models import Action, ActionState
-
-    action_id = metadata.get("action_id", "")
-    if not action_id.isdigit():
-        return
-    action = (
-        Action.objects.select_for_update(skip_locked=True, no_key=True)
-        .filter(pk=int(action_id), state=ActionState.EXECUTING)
-        .first()
-    )
-    if action is None:
-        return
-    action.state = ActionState.SUCCEEDED
-    action.stripe_object_id = stripe_object_id
-    action.error_code = action.error_message = ""
-    action.completed_at = timezone.now()
-    action.next_attempt_at = None
-    action._change_ticket = action.ticket_ref  # type: ignore[attr-defined]  # history keeps it
-    action.save()
+    return confirmation
 
 
 # Reading from Stripe, then applying ---------------------------------------------------------
@@ -427,7 +425,7 @@ class Snapshot:
     # Payment intent → invoice, when known in advance (the backfill reads them all at once).
     intent_invoices: dict[str, str] = field(default_factory=dict)
 
-    def _read(self, fetch: Callable, *args: Any) -> Any:
+    def _read(self, fetch: Callable[..., Any], *args: Any) -> Any:
         """Call the gateway, stamping what it returns with the time the call began."""
         began = timezone.now()
         result = fetch(*args)
@@ -514,15 +512,19 @@ class Snapshot:
                 self.refunds.extend(self._read(gateway.list_refunds, charge.id))
         self.balance_transactions.extend(self._read(gateway.list_balance_transactions, customer_id))
 
-    def apply(self, *, reason: str, actor=None) -> None:
+    def apply(self, *, reason: str, actor: User | None = None) -> list[Confirmation]:
         """Write everything read, parents first, in one transaction of its own (`actor`: the
-        staff member who asked for it, if anyone did)."""
+        staff member who asked for it, if anyone did). Returns what it confirms."""
         with transaction.atomic(durable=True), audited(actor=actor, reason=reason):
-            self.apply_rows()
+            return self.apply_rows()
 
-    def apply_rows(self) -> None:
+    def apply_rows(self) -> list[Confirmation]:
         """Write everything read, parents first, inside the caller's transaction and audit
-        context (an action records Stripe's answer together with its own new state)."""
+        context (an action records Stripe's answer together with its own new state).
+
+        Returns the actions whose change the rows show done (ledger rows naming them), for the
+        pipeline to confirm."""
+        confirmed: list[Confirmation] = []
         stamp = self.stamp
         plans = {
             product.id: _apply_product(product, stamp(product.id)) for product in self.products
@@ -540,12 +542,15 @@ class Snapshot:
         for charge, invoice_id in self.charges:
             _apply_charge(charge, invoice_id, stamp(charge.id))
         for refund in self.refunds:
-            _apply_refund(refund)
+            if (confirmation := _apply_refund(refund)) is not None:
+                confirmed.append(confirmation)
         for entry in sorted(self.balance_transactions, key=lambda e: (e.created, e.id)):
             owner = mirrored.get(entry.customer) or Customer.objects.get(
                 stripe_customer_id=entry.customer
             )
-            _apply_balance_transaction(entry, owner)
+            if (confirmation := _apply_balance_transaction(entry, owner)) is not None:
+                confirmed.append(confirmation)
+        return confirmed
 
 
 def read(fill: Callable[[Snapshot], None]) -> Snapshot:
@@ -574,19 +579,19 @@ def _reads_for_event(event: gateway.EventData) -> Callable[[Snapshot], None] | N
     if kind == "invoice":
         return lambda s: s.read_invoice(object_id)
     if kind == "invoice_payment":
-        invoice_id = gateway._id(obj.get("invoice"))
+        invoice_id = gateway.id_of(obj.get("invoice"))
         return lambda s: s.read_invoice(invoice_id)
     if kind == "charge":
         return lambda s: _read_charge_and_refunds(s, object_id)
     if kind == "refund":
         return lambda s: s.read_refund(object_id)
     if kind == "payment_intent":
-        customer = gateway._id(obj.get("customer"))
-        latest = gateway._id(obj.get("latest_charge"))
+        customer = gateway.id_of(obj.get("customer"))
+        latest = gateway.id_of(obj.get("latest_charge"))
         return (lambda s: s.read_charge(latest)) if latest and customer else None
     if kind == "credit_note":
-        customer = gateway._id(obj.get("customer"))
-        invoice_id = gateway._id(obj.get("invoice"))
+        customer = gateway.id_of(obj.get("customer"))
+        invoice_id = gateway.id_of(obj.get("invoice"))
 
         def read_credit_note(snapshot: Snapshot) -> None:
             snapshot.read_invoice(invoice_id)  # its amounts changed
@@ -594,7 +599,7 @@ def _reads_for_event(event: gateway.EventData) -> Callable[[Snapshot], None] | N
 
         return read_credit_note
     if kind == "customer_balance_transaction":
-        customer = gateway._id(obj.get("customer"))
+        customer = gateway.id_of(obj.get("customer"))
         return lambda s: s.read_balance(customer)
     if kind == "product":
         return lambda s: s.products.append(s._read(gateway.retrieve_product, object_id))
@@ -616,22 +621,19 @@ def _read_price(snapshot: Snapshot, price_id: str) -> None:
         snapshot.products.append(snapshot._read(gateway.retrieve_product, price.product))
 
 
-def apply_event(event: gateway.EventData) -> bool:
-    """Bring the mirror up to date with what `event` is about. False if the event is ignored."""
+def apply_event(event: gateway.EventData) -> list[Confirmation]:
+    """Bring the mirror up to date with what `event` is about (nothing for events the mirror
+    ignores). Returns the actions it shows done."""
     reads = _reads_for_event(event)
     if reads is None:
-        return False
-    read(reads).apply(reason=f"Stripe event {event.type} ({event.id})")
-    return True
+        return []
+    return read(reads).apply(reason=f"Stripe event {event.type} ({event.id})")
 
 
-def resync_customer(stripe_customer_id: str, *, reason: str, actor=None) -> None:
+def resync_customer(
+    stripe_customer_id: str, *, reason: str, actor: User | None = None
+) -> list[Confirmation]:
     """Re-read one customer and all their billing from Stripe and bring the mirror level."""
-    read(lambda s: s.read_whole_customer(stripe_customer_id)).apply(reason=reason, actor=actor)
-
-
-@task()
-def resync_customer_task(stripe_customer_id: str) -> None:
-    """Bring one customer's mirror level with Stripe (e.g. after an answer we could not
-    record locally)."""
-    resync_customer(stripe_customer_id, reason="Resync after a Stripe answer")
+    return read(lambda s: s.read_whole_customer(stripe_customer_id)).apply(
+        reason=reason, actor=actor
+    )

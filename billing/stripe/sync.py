@@ -45,6 +45,12 @@ RESOURCES = [
 SYNC_REASON = "Backfill from Stripe (manage.py stripe_sync)"
 
 Progress = Callable[[str, int, bool], None]
+# What to do with the actions the backfill finds done at Stripe (the pipeline confirms them).
+Confirm = Callable[[list[mirror.Confirmation]], object]
+
+
+def _ignore(confirmations: list[mirror.Confirmation]) -> None:
+    return None
 
 
 def _fill_from_page(snapshot: mirror.Snapshot, resource: str, items: list[dict[str, Any]]):
@@ -100,7 +106,9 @@ def _advance(cursor: SyncCursor, *, starting_after: str, count: int, done: bool)
         cursor.save()
 
 
-def backfill(*, restart: bool = False, page_size: int = 100, progress: Progress) -> int:
+def backfill(
+    *, restart: bool = False, page_size: int = 100, progress: Progress, confirm: Confirm = _ignore
+) -> int:
     """Mirror everything Stripe lists; resume an interrupted run unless `restart`.
 
     Returns the number of objects read. A completed run resets its cursors, so the next run
@@ -116,7 +124,7 @@ def backfill(*, restart: bool = False, page_size: int = 100, progress: Progress)
             progress(resource, cursor.synced, True)
             continue
         if resource == "balance_transactions":
-            total += _backfill_balances(cursor, progress)
+            total += _backfill_balances(cursor, progress, confirm)
             continue
         if resource == "charges" and intent_invoices is None:
             intent_invoices = gateway.invoices_by_payment_intent()
@@ -127,7 +135,7 @@ def backfill(*, restart: bool = False, page_size: int = 100, progress: Progress)
             )
             snapshot = mirror.Snapshot(fetched_at=fetched_at, intent_invoices=intent_invoices or {})
             _fill_from_page(snapshot, resource, page.items)
-            snapshot.apply(reason=SYNC_REASON)
+            confirm(snapshot.apply(reason=SYNC_REASON))
             last = page.items[-1]["id"] if page.items else cursor.starting_after
             done = not page.has_more or not page.items
             _advance(cursor, starting_after=last, count=len(page.items), done=done)
@@ -139,7 +147,7 @@ def backfill(*, restart: bool = False, page_size: int = 100, progress: Progress)
     return total
 
 
-def _backfill_balances(cursor: SyncCursor, progress: Progress) -> int:
+def _backfill_balances(cursor: SyncCursor, progress: Progress, confirm: Confirm) -> int:
     """Balance transactions are listed per customer: walk our customers in id order."""
     customers = Customer.objects.exclude(stripe_customer_id=None).order_by("pk")
     if cursor.starting_after:
@@ -148,7 +156,7 @@ def _backfill_balances(cursor: SyncCursor, progress: Progress) -> int:
     for customer in customers.iterator():
         snapshot = mirror.Snapshot(fetched_at=timezone.now())
         snapshot.read_balance(customer.stripe_customer_id or "")
-        snapshot.apply(reason=SYNC_REASON)
+        confirm(snapshot.apply(reason=SYNC_REASON))
         count += len(snapshot.balance_transactions)
         _advance(
             cursor,

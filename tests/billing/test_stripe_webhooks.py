@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
+from billing import webhooks
 from billing.models import Customer, Invoice, Payment, Refund, StripeEvent, Subscription
-from billing.stripe import gateway, mirror, webhooks
+from billing.stripe import gateway, mirror
 from billing.stripe.sync import drift
 from devtools import stripe_client
 from devtools.stripe_emulator import signature_header

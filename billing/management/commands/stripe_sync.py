@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from billing.actions.pipeline import confirm_reported
 from billing.stripe import gateway
 from billing.stripe.sync import backfill
 
@@ -22,7 +23,10 @@ class Command(BaseCommand):
         self.stdout.write("Reading Stripe…")
         try:
             total = backfill(
-                restart=options["restart"], page_size=options["page_size"], progress=progress
+                restart=options["restart"],
+                page_size=options["page_size"],
+                progress=progress,
+                confirm=confirm_reported,
             )
         except gateway.StripeGatewayError as error:
             raise CommandError(

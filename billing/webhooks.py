@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -24,9 +25,9 @@ from django.views.decorators.http import require_POST
 from django_tasks_db.backend import DatabaseBackend
 
 from accounts.audit import audited
+from billing.actions import pipeline
 from billing.models import Customer, StripeEvent
-from billing.stripe import gateway
-from billing.stripe import mirror as stripe_mirror
+from billing.stripe import gateway, mirror
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +88,14 @@ def process_event(event_pk: int, *, now: dt.datetime | None = None) -> bool:
         return True
     event = gateway.EventData.parse(row.payload)
     try:
-        stripe_mirror.apply_event(event)
-    except Exception as error:  # recorded on the event, retried; the next event goes on
+        confirmed = mirror.apply_event(event)
+    except mirror.SYNC_ERRORS as error:
+        # Recorded on the event and retried later; the next event goes on.
         logger.exception("Stripe event %s (%s) failed", row.stripe_event_id, row.type)
         _record(row.pk, error=f"{type(error).__name__}: {error}"[:2000])
         return False
     _record(row.pk, error="", processed_at=now or timezone.now())
+    pipeline.confirm_reported(confirmed)
     return True
 
 
@@ -115,11 +118,11 @@ def _record(event_pk: int, *, error: str, processed_at: dt.datetime | None = Non
         row.save()
 
 
-def _customer_of(payload: dict) -> str:
+def _customer_of(payload: dict[str, Any]) -> str:
     obj = (payload.get("data") or {}).get("object") or {}
     if obj.get("object") == "customer":
-        return obj.get("id", "")
-    return gateway._id(obj.get("customer"))
+        return str(obj.get("id") or "")
+    return gateway.id_of(obj.get("customer"))
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
