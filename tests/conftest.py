@@ -4,8 +4,11 @@ The environment is set here, before Django reads its settings (pytest-django set
 after this module is imported, because DJANGO_SETTINGS_MODULE is not in the pytest config).
 """
 
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
 
 import pytest
 
@@ -32,6 +35,9 @@ from django.conf import settings
 
 settings.INSTALLED_APPS  # noqa: B018  (loads the settings, so pytest-django sets Django up)
 django.setup()
+# Each test process (pytest-xdist runs several) collects the static files into its own folder.
+settings.STATIC_ROOT = tempfile.mkdtemp(prefix="billing-static-")
+atexit.register(shutil.rmtree, settings.STATIC_ROOT, ignore_errors=True)
 
 from tests.factories import *  # noqa: E402, F403
 

@@ -41,7 +41,7 @@ def test_models_and_migrations_agree():
 
 def test_mypy_finds_nothing():
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "billing", "accounts", "support"],
+        [sys.executable, "-m", "mypy", "billing", "accounts", "support", "devtools"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -49,3 +49,17 @@ def test_mypy_finds_nothing():
     )
 
     assert result.returncode == 0, result.stdout
+
+
+def test_the_import_contracts_hold():
+    """pyproject.toml's import-linter contracts: support → billing → accounts, nothing of the
+    product imports devtools, and no import cycles among the product's modules."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 kept, 0 broken" in result.stdout
