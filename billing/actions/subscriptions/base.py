@@ -138,7 +138,7 @@ class SubscriptionChange[P: SubscriptionPayload](Handler[P, gateway.Subscription
 
     def check_locked(self, action: Action) -> None:
         subscription = (
-            Subscription.objects.select_for_update(no_key=True)
+            Subscription.objects.select_for_update(no_key=True, of=("self",))
             .select_related("price__plan")
             .get(pk=required(action.subscription_id, "subscription"))
         )
