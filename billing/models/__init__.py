@@ -49,7 +49,14 @@ from billing.models.invoices import (
     RefundReason,
     RefundStatus,
 )
-from billing.models.stripe_events import StripeEvent, SyncCursor
+from billing.models.stripe_events import (
+    ReconcileRun,
+    StripeEvent,
+    StripeRead,
+    StripeReadKind,
+    SyncCursor,
+    SyncProblem,
+)
 from billing.models.subscriptions import (
     LIVE_STATUSES,
     PauseBehavior,
@@ -94,13 +101,17 @@ __all__ = [
     "PolicyLimit",
     "Price",
     "ReasonCode",
+    "ReconcileRun",
     "Refund",
     "RefundReason",
     "RefundStatus",
     "StripeEvent",
+    "StripeRead",
+    "StripeReadKind",
     "Subscription",
     "SubscriptionStatus",
     "SyncCursor",
+    "SyncProblem",
     "clean_ticket_ref",
     "validate_feature_value",
 ]

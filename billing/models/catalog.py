@@ -50,9 +50,9 @@ class Interval(models.TextChoices):
 class Plan(StripeMirrored):
     """A plan of the catalog, mirrored from a Stripe product."""
 
-    code = models.SlugField(max_length=50, unique=True)
-    name = models.CharField(max_length=100)
-    description = models.CharField(max_length=300, blank=True)
+    code = models.CharField(max_length=500, unique=True)
+    name = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
     stripe_product_id = models.CharField(max_length=255, null=True, blank=True)
     per_seat = models.BooleanField(help_text="Priced per seat (quantity) rather than flat.")
     active = models.BooleanField(default=True)

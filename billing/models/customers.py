@@ -102,10 +102,16 @@ class Customer(StripeMirrored):
     """A personal account or an organization that pays us, mirrored to a Stripe customer."""
 
     kind = models.CharField(max_length=12, choices=CustomerKind.choices)
-    name = models.CharField(max_length=200)
-    handle = models.CharField(max_length=100, help_text="The account's namespace, e.g. acme-corp.")
-    billing_email = models.EmailField()
-    email_domain = models.CharField(max_length=253, blank=True)
+    # As long as Stripe allows (names 256, emails 512, metadata values 500): the mirror takes
+    # whatever Stripe holds, and customers set their own names.
+    name = models.CharField(max_length=256)
+    handle = models.CharField(
+        max_length=500,
+        help_text="The account's namespace, e.g. acme-corp (from Stripe metadata; two Stripe "
+        "customers may claim the same one).",
+    )
+    billing_email = models.CharField(max_length=512)
+    email_domain = models.CharField(max_length=512, blank=True)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
     currency = CurrencyField()
     stripe_customer_id = models.CharField(max_length=255, null=True, blank=True)
@@ -124,7 +130,6 @@ class Customer(StripeMirrored):
         constraints = [
             *stripe_id_constraints("customer", "stripe_customer_id", "cus_"),
             currency_constraint("customer"),
-            models.UniqueConstraint(Lower("handle"), name="customer_handle_unique_ci"),
             models.CheckConstraint(
                 condition=Q(country=models.functions.Upper("country")),
                 name="customer_country_upper",
@@ -132,6 +137,7 @@ class Customer(StripeMirrored):
         ]
         indexes = [
             models.Index(Lower("billing_email"), name="customer_email_ci"),
+            models.Index(Lower("handle"), name="customer_handle_ci"),
             models.Index(Lower("email_domain"), name="customer_domain_ci"),
             models.Index(Lower("name"), name="customer_name_ci"),
         ]

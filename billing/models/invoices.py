@@ -54,7 +54,7 @@ class Invoice(StripeMirrored):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     due_date = models.DateTimeField(null=True, blank=True)
-    hosted_invoice_url = models.URLField(max_length=500, blank=True)
+    hosted_invoice_url = models.URLField(max_length=2000, blank=True)
     created = models.DateTimeField()
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -156,7 +156,7 @@ class Payment(StripeMirrored):
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
     failure_code = models.CharField(max_length=60, blank=True)
-    failure_message = models.CharField(max_length=500, blank=True)
+    failure_message = models.TextField(blank=True)
     created = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,8 +1,14 @@
-"""The Stripe webhook inbox: every event exactly as received, processed in the background."""
+"""The Stripe webhook inbox (every event exactly as received, processed in the background),
+the backfill's place in Stripe's lists, and what the mirror could not take."""
 
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
 from django.db import models
 
-from accounts.audit import AuditedHistory
+from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
 from billing.models.customers import Customer
 from billing.models.fields import stripe_id_constraints
 
@@ -75,3 +81,97 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource} after {self.starting_after or 'the start'}"
+
+
+class SyncProblemQuerySet(models.QuerySet["SyncProblem"]):
+    def open(self) -> SyncProblemQuerySet:
+        return self.filter(resolved_at__isnull=True)
+
+
+class SyncProblem(models.Model):
+    """A Stripe object the mirror could not take as it is (a value that does not fit, a
+    reference to something we do not hold, two customers claiming one handle): shown on its
+    customer's page and in the drift report until a later read of it applies cleanly."""
+
+    stripe_object_id = models.CharField(max_length=255)
+    object_type = models.CharField(max_length=40)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="sync_problems"
+    )
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField()
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    occurrences = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    history = AuditedHistory()
+    objects = SyncProblemQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_type", "stripe_object_id"], name="syncproblem_one_per_object"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["customer", "-last_seen_at"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="syncproblem_open_by_customer",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.stripe_object_id}: {self.error[:60]}"
+
+
+class StripeReadKind(models.TextChoices):
+    RESYNC = "resync", "Resync from Stripe"
+    COMPARE = "compare", "Compare with Stripe"
+
+
+class StripeRead(AppendOnlyModel):
+    """A staff member's request that reads a customer's billing from Stripe (insert-only):
+    they spend the Stripe rate limit that money actions need, so each staff member has a
+    budget of them (billing/stripe/budget.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=StripeReadKind.choices)
+    at = models.DateTimeField()
+
+    objects: ClassVar[models.Manager] = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["user", "kind", "-at"], name="stripe_read_user_kind_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of customer #{self.customer_id} by #{self.user_id}"
+
+
+class ReconcileRun(AppendOnlyModel):
+    """One pass of the reconciler (billing/actions/reconcile.py) and what it mended."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    customers_checked = models.PositiveIntegerField(default=0)
+    differences_found = models.PositiveIntegerField(default=0)
+    actions_confirmed = models.PositiveIntegerField(default=0)
+    actions_retried = models.PositiveIntegerField(default=0)
+    mended = models.TextField(blank=True, help_text="What was found and mended, one per line.")
+    error = models.TextField(blank=True)
+
+    objects: ClassVar[models.Manager] = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["-started_at"], name="reconcile_run_started")]
+
+    def __str__(self) -> str:
+        return f"Reconciliation of {self.started_at:%Y-%m-%d %H:%M}"

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.audit import audited
@@ -40,6 +41,7 @@ from billing.models import (
     Refund,
     RefundStatus,
     Subscription,
+    SyncProblem,
     validate_feature_value,
 )
 from billing.models.fields import StripeMirrored
@@ -124,7 +126,7 @@ def _apply_product(product: gateway.ProductData, fetched_at: dt.datetime) -> Pla
         {
             "code": code,
             "name": product.name or code,
-            "description": product.description[:300],
+            "description": product.description,
             "per_seat": metadata.get(PER_SEAT_KEY, "").lower() == "true",
             "active": product.active,
         },
@@ -202,13 +204,39 @@ def _apply_customer(customer: gateway.CustomerData, fetched_at: dt.datetime) -> 
     existing = Customer.objects.filter(stripe_customer_id=customer.id).exists()
     if not existing and customer.deleted:
         raise MirrorError(f"Customer {customer.id} was deleted before we ever saw it.")
-    return _apply(
+    row = _apply(
         Customer,
         {"stripe_customer_id": customer.id},
         values,
         fetched_at,
         on_insert={"created": customer.created or fetched_at},
     )
+    _note_shared_handle(row)
+    return row
+
+
+HANDLE_PROBLEM = "customer handle"
+
+
+def _note_shared_handle(customer: Customer) -> None:
+    """Two Stripe customers may claim one handle (a namespace is ours, not Stripe's): both are
+    mirrored, and the clash is shown as a sync problem on each until it is gone."""
+    others = list(
+        Customer.objects.alias(handle_ci=Lower("handle"))
+        .filter(handle_ci=customer.handle.lower())
+        .exclude(pk=customer.pk)
+        .values_list("stripe_customer_id", flat=True)[:5]
+    )
+    stripe_id = customer.stripe_customer_id or ""
+    if others:
+        record_problem(
+            HANDLE_PROBLEM,
+            stripe_id,
+            stripe_id,
+            f"The handle “{customer.handle}” is also claimed by {', '.join(filter(None, others))}.",
+        )
+    else:
+        resolve_problem(HANDLE_PROBLEM, stripe_id)
 
 
 def _apply_balance_transaction(
@@ -347,7 +375,7 @@ def payment_values(charge: gateway.ChargeData) -> dict[str, Any]:
         "card_brand": charge.card_brand,
         "card_last4": charge.card_last4,
         "failure_code": charge.failure_code,
-        "failure_message": charge.failure_message[:500],
+        "failure_message": charge.failure_message,
         "created": charge.created,
     }
 
@@ -402,6 +430,49 @@ def _apply_refund(refund: gateway.RefundData) -> Confirmation | None:
     return confirmation
 
 
+# What could not be mirrored -----------------------------------------------------------------
+
+
+def record_problem(
+    object_type: str, stripe_id: str, stripe_customer_id: str, error: str
+) -> SyncProblem:
+    """Note (or note again) that a Stripe object could not be mirrored; inside the caller's
+    transaction, after the object's own savepoint was rolled back."""
+    now = timezone.now()
+    customer = (
+        Customer.objects.filter(stripe_customer_id=stripe_customer_id).first()
+        if stripe_customer_id
+        else None
+    )
+    problem = SyncProblem.objects.filter(
+        object_type=object_type, stripe_object_id=stripe_id
+    ).first()
+    if problem is None:
+        return SyncProblem.objects.create(
+            object_type=object_type,
+            stripe_object_id=stripe_id,
+            customer=customer,
+            stripe_customer_id=stripe_customer_id,
+            error=error,
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+    problem.error, problem.last_seen_at, problem.resolved_at = error, now, None
+    problem.occurrences += 1
+    problem.customer = problem.customer or customer
+    problem.save()
+    return problem
+
+
+def resolve_problem(object_type: str, stripe_id: str) -> None:
+    """A later read of the object applied cleanly: its problem is over (kept, with history)."""
+    for problem in SyncProblem.objects.open().filter(
+        object_type=object_type, stripe_object_id=stripe_id
+    ):
+        problem.resolved_at = timezone.now()
+        problem.save()
+
+
 # Reading from Stripe, then applying ---------------------------------------------------------
 
 
@@ -424,6 +495,9 @@ class Snapshot:
     read_at: dict[str, dt.datetime] = field(default_factory=dict)
     # Payment intent → invoice, when known in advance (the backfill reads them all at once).
     intent_invoices: dict[str, str] = field(default_factory=dict)
+    # The Stripe ids of the objects that could not be applied (recorded as sync problems).
+    problems: list[str] = field(default_factory=list)
+    _open_problems: set[tuple[str, str]] = field(default_factory=set)
 
     def _read(self, fetch: Callable[..., Any], *args: Any) -> Any:
         """Call the gateway, stamping what it returns with the time the call began."""
@@ -522,35 +596,120 @@ class Snapshot:
         """Write everything read, parents first, inside the caller's transaction and audit
         context (an action records Stripe's answer together with its own new state).
 
-        Returns the actions whose change the rows show done (ledger rows naming them), for the
-        pipeline to confirm."""
+        Each object is applied in a savepoint of its own: one that cannot be mirrored (a value
+        that does not fit, a reference to something we do not hold) is recorded as a sync
+        problem, visible on its customer's page and in the drift report, and the others are
+        still applied; `problems` lists what was not. Returns the actions whose change the
+        rows show done (ledger rows naming them), for the pipeline to confirm."""
         confirmed: list[Confirmation] = []
         stamp = self.stamp
-        plans = {
-            product.id: _apply_product(product, stamp(product.id)) for product in self.products
-        }
+        self._open_problems = set(
+            SyncProblem.objects.open()
+            .filter(stripe_object_id__in=self._object_ids())
+            .values_list("object_type", "stripe_object_id")
+        )
+        plans: dict[str, Plan] = {}
+        for product in self.products:
+            if plan := self._each(
+                "product", product.id, "", _apply_product, product, stamp(product.id)
+            ):
+                plans[product.id] = plan
         for price in self.prices:
-            plan = plans.get(price.product) or Plan.objects.get(stripe_product_id=price.product)
-            _apply_price(price, plan, stamp(price.id))
+            self._each("price", price.id, "", self._apply_price, price, plans, stamp(price.id))
         mirrored: dict[str, Customer] = {}
         for customer in self.customers:
-            mirrored[customer.id] = _apply_customer(customer, stamp(customer.id))
+            if row := self._each(
+                "customer", customer.id, customer.id, _apply_customer, customer, stamp(customer.id)
+            ):
+                mirrored[customer.id] = row
         for subscription in self.subscriptions:
-            _apply_subscription(subscription, stamp(subscription.id))
+            self._each(
+                "subscription",
+                subscription.id,
+                subscription.customer,
+                _apply_subscription,
+                subscription,
+                stamp(subscription.id),
+            )
         for invoice in self.invoices:
-            _apply_invoice(invoice, stamp(invoice.id))
+            self._each(
+                "invoice", invoice.id, invoice.customer, _apply_invoice, invoice, stamp(invoice.id)
+            )
         for charge, invoice_id in self.charges:
-            _apply_charge(charge, invoice_id, stamp(charge.id))
+            self._each(
+                "charge",
+                charge.id,
+                charge.customer,
+                _apply_charge,
+                charge,
+                invoice_id,
+                stamp(charge.id),
+            )
         for refund in self.refunds:
-            if (confirmation := _apply_refund(refund)) is not None:
+            if confirmation := self._each("refund", refund.id, "", _apply_refund, refund):
                 confirmed.append(confirmation)
         for entry in sorted(self.balance_transactions, key=lambda e: (e.created, e.id)):
-            owner = mirrored.get(entry.customer) or Customer.objects.get(
-                stripe_customer_id=entry.customer
-            )
-            if (confirmation := _apply_balance_transaction(entry, owner)) is not None:
+            if confirmation := self._each(
+                "balance transaction",
+                entry.id,
+                entry.customer,
+                self._apply_balance_transaction,
+                entry,
+                mirrored,
+            ):
                 confirmed.append(confirmation)
         return confirmed
+
+    def _apply_price(
+        self, price: gateway.PriceData, plans: dict[str, Plan], fetched_at: dt.datetime
+    ) -> Price:
+        plan = plans.get(price.product) or Plan.objects.get(stripe_product_id=price.product)
+        return _apply_price(price, plan, fetched_at)
+
+    def _apply_balance_transaction(
+        self, entry: gateway.BalanceTransactionData, mirrored: dict[str, Customer]
+    ) -> Confirmation | None:
+        owner = mirrored.get(entry.customer) or Customer.objects.get(
+            stripe_customer_id=entry.customer
+        )
+        return _apply_balance_transaction(entry, owner)
+
+    def _each[**P, R](
+        self,
+        object_type: str,
+        stripe_id: str,
+        stripe_customer_id: str,
+        apply: Callable[P, R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R | None:
+        """Apply one object in a savepoint; on failure, record it as a sync problem."""
+        try:
+            with transaction.atomic():
+                result = apply(*args, **kwargs)
+        except MIRROR_ERRORS as error:
+            logger.warning("Could not mirror %s %s: %s", object_type, stripe_id, error)
+            self.problems.append(stripe_id)
+            record_problem(
+                object_type, stripe_id, stripe_customer_id, f"{type(error).__name__}: {error}"
+            )
+            return None
+        if (object_type, stripe_id) in self._open_problems:
+            resolve_problem(object_type, stripe_id)
+        return result
+
+    def _object_ids(self) -> list[str]:
+        groups: list[list[Any]] = [
+            self.products,
+            self.prices,
+            self.customers,
+            self.subscriptions,
+            self.invoices,
+            [charge for charge, _ in self.charges],
+            self.refunds,
+            self.balance_transactions,
+        ]
+        return [item.id for group in groups for item in group]
 
 
 def read(fill: Callable[[Snapshot], None]) -> Snapshot:

@@ -29,6 +29,7 @@ from billing.models import (
     RefundStatus,
     Subscription,
     SyncCursor,
+    SyncProblem,
 )
 from billing.stripe import gateway, mirror
 
@@ -189,6 +190,8 @@ class Difference:
     stripe: str
 
     def __str__(self) -> str:
+        if self.field == "mirror":
+            return f"{self.kind} {self.stripe_id}: not mirrored ({self.local})"
         where = f"{self.kind} {self.stripe_id} {self.field}"
         return f"{where}: ours {self.local}, Stripe's {self.stripe}"
 
@@ -251,6 +254,7 @@ def drift(*, customer: Customer | None = None) -> list[Difference]:
         local_customers = Customer.objects.exclude(stripe_customer_id=None)
     charges = [charge for charge in charges if charge.customer]
 
+    _problem_drift(local_customers if customer is not None else None, found)
     _customer_drift(customers, local_customers, found)
     scope = {"customer__stripe_customer_id__in": stripe_ids}
     _subscription_drift(subscriptions, scope, found)
@@ -281,6 +285,17 @@ def _customer_drift(
                 )
             )
         _compare_balance_entries(data.id, row, found)
+
+
+def _problem_drift(customers: Any, found: list[Difference]) -> None:
+    """What the mirror could not take is a difference too, until a later read applies."""
+    problems = SyncProblem.objects.open().order_by("object_type", "stripe_object_id")
+    if customers is not None:
+        problems = problems.filter(customer__in=customers)
+    for problem in problems:
+        found.append(
+            Difference(problem.object_type, problem.stripe_object_id, "mirror", problem.error, "")
+        )
 
 
 def _subscription_drift(
