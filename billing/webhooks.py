@@ -9,6 +9,7 @@ error on the event so it can be retried.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from functools import partial
@@ -48,8 +49,37 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     except gateway.InvalidWebhook as error:
         logger.warning("Rejected a Stripe webhook: %s", error)
         return JsonResponse({"error": str(error)}, status=400)
-    stored = store_event(event, raw_body=request.body.decode("utf-8"))
+    except gateway.MalformedEvent as error:
+        # Signed by Stripe's secret but not an event: kept (as failed, with its error) for
+        # someone to look at, never processed, and refused so that it is not taken as read.
+        logger.warning("Stored a malformed Stripe webhook: %s", error.message)
+        store_malformed(request.body, error)
+        return JsonResponse({"error": error.message}, status=400)
+    stored = store_event(event, raw_body=request.body.decode("utf-8", errors="replace"))
     return JsonResponse({"received": event.id, "duplicate": stored is None})
+
+
+def store_malformed(body: bytes, error: gateway.MalformedEvent) -> StripeEvent | None:
+    """Keep a signed delivery that is not an event, as failed; None if kept before."""
+    digest = hashlib.sha256(body).hexdigest()[:40]
+    event_id = error.event_id or f"evt_malformed_{digest}"
+    text = body.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+    with (
+        transaction.atomic(durable=True),
+        audited(actor=None, reason="Stripe webhook that is not an event"),
+    ):
+        try:
+            with transaction.atomic():
+                return StripeEvent.objects.create(
+                    stripe_event_id=event_id,
+                    type="malformed",
+                    created=timezone.now(),
+                    raw_body=text,
+                    payload={},
+                    error=error.message[:2000],
+                )
+        except IntegrityError:
+            return None  # the same delivery again, or the id of an event we hold
 
 
 def store_event(event: gateway.EventData, *, raw_body: str) -> StripeEvent | None:
@@ -96,6 +126,7 @@ def process_event(event_pk: int, *, now: dt.datetime | None = None) -> bool:
         return False
     _record(row.pk, error="", processed_at=now or timezone.now())
     pipeline.confirm_reported(confirmed)
+    pipeline.ensure_reconciler()
     return True
 
 

@@ -129,3 +129,6 @@ def committed_db(restorable_database, django_db_serialized_rollback, transaction
     (see restorable_database). Their modules must not carry a `django_db` mark: pytest-django
     would take the mark's settings over this fixture's.
     """
+
+
+from tests.tasks import clock  # noqa: E402, F401  (a fixture for every test module)

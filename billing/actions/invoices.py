@@ -158,7 +158,7 @@ class InvoiceHandler(Handler[InvoicePayload, gateway.InvoiceData]):
 
     def read_back(self, action: Action, result: gateway.InvoiceData) -> Snapshot:
         snapshot = Snapshot(fetched_at=timezone.now())
-        snapshot.invoices.append(result)  # Stripe's answer is the invoice after the change
+        snapshot.read_invoice(result.id)
         return snapshot
 
 

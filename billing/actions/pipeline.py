@@ -39,6 +39,7 @@ from django.utils import timezone
 from accounts.audit import AuditContext, audited
 from accounts.models import User
 from billing.actions import policy
+from billing.actions import reconcile as reconciler
 from billing.actions.base import HANDLERS, Proposal, required
 from billing.actions.errors import ActionConflict, InvalidAction, NotAllowed
 from billing.actions.justification import Justification, check_free_text
@@ -54,8 +55,9 @@ from billing.models import (
     AttemptOutcome,
     Customer,
     DecisionRecord,
+    ReconcileRun,
 )
-from billing.stripe import gateway, mirror
+from billing.stripe import gateway, mirror, sync
 from billing.stripe.mirror import Confirmation, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -250,7 +252,7 @@ def execute(action_pk: int, *, now: dt.datetime | None = None, due_only: bool = 
     handler = HANDLERS[action.kind]
     with transaction.atomic(durable=True), _audit(action, "asking Stripe"):
         locked = (
-            Action.objects.select_for_update(no_key=True)
+            Action.objects.select_for_update(no_key=True, of=("self",))
             .select_related("actor", "customer")
             .get(pk=action_pk)
         )
@@ -297,7 +299,7 @@ def execute(action_pk: int, *, now: dt.datetime | None = None, due_only: bool = 
         snapshot = handler.read_back(locked, result)
     except gateway.StripeGatewayError as error:
         logger.warning("Action %s: reading back from Stripe failed (%s)", action_pk, error)
-    return _finish(
+    finished = _finish(
         locked,
         ActionState.SUCCEEDED,
         now=now,
@@ -306,6 +308,9 @@ def execute(action_pk: int, *, now: dt.datetime | None = None, due_only: bool = 
         snapshot=snapshot,
         answered_at=answered_at,
     )
+    if handler.uses_stripe:
+        ensure_reconciler()
+    return finished
 
 
 def _log_attempt(
@@ -346,7 +351,7 @@ def _note_unanswered(
         )
     with transaction.atomic(durable=True), _audit(action, "Stripe did not answer"):
         locked = (
-            Action.objects.select_for_update(no_key=True)
+            Action.objects.select_for_update(no_key=True, of=("self",))
             .select_related("actor", "customer")
             .get(pk=action.pk)
         )
@@ -381,7 +386,7 @@ def _finish(
     reported: list[Confirmation] = []
     with transaction.atomic(durable=True), _audit(action, what):
         locked = (
-            Action.objects.select_for_update(no_key=True)
+            Action.objects.select_for_update(no_key=True, of=("self",))
             .select_related("actor", "customer")
             .get(pk=action.pk)
         )
@@ -393,7 +398,7 @@ def _finish(
             try:
                 with transaction.atomic():
                     reported = snapshot.apply_rows()
-                mirrored = True
+                mirrored = not snapshot.problems
             except mirror.MIRROR_ERRORS:
                 logger.exception("Action %s: could not mirror Stripe's answer", action.pk)
         if locked.state != ActionState.EXECUTING:
@@ -439,7 +444,7 @@ def confirm_reported(confirmations: Iterable[Confirmation]) -> int:
 
 def _pending(approval_pk: int, now: dt.datetime) -> ApprovalRequest:
     approval = (
-        ApprovalRequest.objects.select_for_update(no_key=True)
+        ApprovalRequest.objects.select_for_update(no_key=True, of=("self",))
         .select_related("action")
         .get(pk=approval_pk)
     )
@@ -513,7 +518,7 @@ def approve(
         approval = _pending(approval_pk, now)
         _check_decider(approval, approver, "approves")
         action = (
-            Action.objects.select_for_update(no_key=True)
+            Action.objects.select_for_update(no_key=True, of=("self",))
             .select_related("actor")
             .get(pk=approval.action_id)
         )
@@ -616,7 +621,8 @@ def _close(
 
 def withdraw_requests_of(user: User, *, actor: User | None, why: str, now: dt.datetime) -> int:
     """Withdraw every pending request of `user` (deactivated, or no longer allowed to ask),
-    each with its history. Runs inside the caller's transaction (a staff change)."""
+    each with its own history row saying why. Runs inside the caller's transaction (a staff
+    change)."""
     withdrawn = 0
     for approval in ApprovalRequest.objects.select_for_update(no_key=True).filter(
         requested_by=user, decision=""
@@ -624,8 +630,14 @@ def withdraw_requests_of(user: User, *, actor: User | None, why: str, now: dt.da
         action = Action.objects.select_for_update(no_key=True).get(pk=approval.action_id)
         if action.state != ActionState.PENDING_APPROVAL:
             continue
-        _record_decision(approval, action, ApprovalDecision.WITHDRAWN, by=actor, note=why, now=now)
-        _move(action, ActionState.WITHDRAWN, now=now)
+        label = ActionKind(action.kind).label.lower()
+        with audited(
+            actor=actor, reason=f"Withdrew {label} #{action.pk}: {why}", ticket=action.ticket_ref
+        ):
+            _record_decision(
+                approval, action, ApprovalDecision.WITHDRAWN, by=actor, note=why, now=now
+            )
+            _move(action, ActionState.WITHDRAWN, now=now)
         withdrawn += 1
     return withdrawn
 
@@ -633,9 +645,66 @@ def withdraw_requests_of(user: User, *, actor: User | None, why: str, now: dt.da
 # Reading back what Stripe did -----------------------------------------------------------------
 
 
-def resync(stripe_customer_id: str, *, reason: str, actor: User | None = None) -> None:
-    """Re-read one customer from Stripe, apply it, and confirm the actions it shows done."""
-    confirm_reported(mirror.resync_customer(stripe_customer_id, reason=reason, actor=actor))
+def resync(stripe_customer_id: str, *, reason: str, actor: User | None = None) -> int:
+    """Re-read one customer from Stripe, apply it, and confirm the actions it shows done;
+    returns how many actions that confirmed."""
+    return confirm_reported(mirror.resync_customer(stripe_customer_id, reason=reason, actor=actor))
+
+
+def reconcile(*, now: dt.datetime | None = None) -> ReconcileRun:
+    """Compare recent customers with Stripe and mend what differs (SPEC §3: the reconciler
+    confirms actions): customers with actions done at Stripe but not mirrored are read back
+    outright; the others (recent actions or ledger rows) are compared first (the drift report)
+    and read back if anything differs; attempts whose retry task was lost are made. Records
+    the run, with what it mended."""
+    now = now or timezone.now()
+    started = timezone.now()
+    mended: list[str] = []
+    errors: list[str] = []
+    checked = differences = confirmed = retried = 0
+    unmirrored = set(Action.objects.unmirrored().values_list("customer_id", flat=True))
+    for customer in reconciler.customers_to_check(now=now):
+        stripe_id = required(customer.stripe_customer_id, "Stripe customer")
+        try:
+            checked += 1
+            found = [] if customer.pk in unmirrored else sync.drift(customer=customer)
+            if customer.pk not in unmirrored and not found:
+                continue
+            differences += len(found)
+            moved = resync(stripe_id, reason=f"Reconciliation: {customer.name} read back")
+            confirmed += moved
+            what = f"{len(found)} difference(s) mended" if found else "read back"
+            mended.append(f"{stripe_id}: {what}, {moved} action(s) confirmed")
+        except mirror.SYNC_ERRORS as error:
+            errors.append(f"{stripe_id}: {type(error).__name__}: {error}")
+    for action_pk in reconciler.overdue_actions(now=now):
+        execute(action_pk)
+        retried += 1
+    return reconciler.record_run(
+        started_at=started,
+        checked=checked,
+        differences=differences,
+        confirmed=confirmed,
+        retried=retried,
+        mended=mended,
+        errors=errors,
+        now=timezone.now(),
+    )
+
+
+_reconciler_asked_at: dt.datetime | None = None
+
+
+def ensure_reconciler(now: dt.datetime | None = None) -> None:
+    """Start the periodic reconciliation if it is not running (its chain ended, or never
+    began). Cheap: this process asks the database at most once per period."""
+    global _reconciler_asked_at
+    now = now or timezone.now()
+    if _reconciler_asked_at is not None and _reconciler_asked_at > now - reconciler.EVERY:
+        return
+    _reconciler_asked_at = now
+    if reconciler.due(now=now):
+        reconcile_periodically.using(run_after=now + reconciler.EVERY).enqueue()
 
 
 # Tasks (ids in, never model instances) --------------------------------------------------------
@@ -650,6 +719,18 @@ def retry_action(action_pk: int) -> None:
 @task()
 def expire_approval(approval_pk: int) -> None:
     expire(approval_pk=approval_pk)
+
+
+@task()
+def reconcile_periodically() -> None:
+    """Every few minutes, for as long as the app runs: `reconcile`, then schedule the next."""
+    now = timezone.now()
+    if reconciler.ran_recently(now=now):
+        return  # a second chain of this task: the first one goes on
+    try:
+        reconcile(now=now)
+    finally:
+        reconcile_periodically.using(run_after=timezone.now() + reconciler.EVERY).enqueue()
 
 
 @task()
@@ -674,6 +755,7 @@ __all__ = [
     "execute",
     "expire",
     "payload_hash",
+    "reconcile",
     "reject",
     "require_permission",
     "resync",

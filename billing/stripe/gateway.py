@@ -86,6 +86,16 @@ class InvalidWebhook(Exception):
     """A webhook delivery whose signature is missing, forged or stale."""
 
 
+class MalformedEvent(Exception):
+    """A correctly signed delivery whose body is not a Stripe event (not JSON, fields missing
+    or of the wrong type). `event_id` is the event's id when it has a usable one."""
+
+    def __init__(self, message: str, *, event_id: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.event_id = event_id
+
+
 def translate_error(error: stripe.StripeError) -> StripeGatewayError:
     details = getattr(error, "error", None)
     kwargs: dict[str, Any] = {
@@ -574,15 +584,41 @@ class EventData:
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> EventData:
-        payload = data.get("data") or {}
+        """An event as Stripe sends it; anything else is a MalformedEvent naming what is wrong
+        (so a body that is signed but not an event is refused, never half-processed)."""
+        if not isinstance(data, Mapping):
+            raise MalformedEvent("The body is not a JSON object.")
+        event_id = data.get("id")
+        if not isinstance(event_id, str) or not event_id.startswith("evt_") or len(event_id) > 255:
+            raise MalformedEvent("The event has no Stripe event id (evt_…).")
+        problems = []
+        kind, created = data.get("type"), data.get("created")
+        payload = data.get("data")
+        obj = payload.get("object") if isinstance(payload, Mapping) else None
+        previous = payload.get("previous_attributes") if isinstance(payload, Mapping) else None
+        if not isinstance(kind, str) or not 0 < len(kind) <= 100:
+            problems.append("type")
+        if type(created) is not int or not 0 <= created < 253_402_300_800:  # year 9999
+            problems.append("created")
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("object"), str):
+            problems.append("data.object")
+        if previous is not None and not isinstance(previous, Mapping):
+            problems.append("data.previous_attributes")
+        api_version = data.get("api_version") or ""
+        if not isinstance(api_version, str) or len(api_version) > 40:
+            problems.append("api_version")
+        if problems:
+            raise MalformedEvent(
+                f"The event lacks or misshapes {', '.join(problems)}.", event_id=event_id
+            )
         return cls(
-            id=data["id"],
-            type=data["type"],
-            created=_time(data["created"]),  # type: ignore[arg-type]
-            api_version=data.get("api_version") or "",
+            id=event_id,
+            type=str(kind),
+            created=dt.datetime.fromtimestamp(int(str(created)), tz=dt.UTC),
+            api_version=api_version,
             livemode=bool(data.get("livemode")),
-            object=dict(payload.get("object") or {}),
-            previous_attributes=dict(payload.get("previous_attributes") or {}),
+            object=dict(obj or {}),
+            previous_attributes=dict(previous or {}),
         )
 
 
@@ -590,7 +626,10 @@ class EventData:
 
 
 def verify_webhook(payload: bytes, signature_header: str, secret: str) -> EventData:
-    """Check Stripe's signature (HMAC-SHA256 of `t.payload`, at most 300 s old) and parse."""
+    """Check Stripe's signature (HMAC-SHA256 of `t.payload`, at most 300 s old) and parse.
+
+    InvalidWebhook: the signature is missing, forged or stale (nothing to keep).
+    MalformedEvent: signed, but not an event we can store and process."""
     if not signature_header:
         raise InvalidWebhook("The Stripe-Signature header is missing.")
     text = payload.decode("utf-8", errors="replace")
@@ -600,10 +639,13 @@ def verify_webhook(payload: bytes, signature_header: str, secret: str) -> EventD
         )
     except stripe.SignatureVerificationError as error:
         raise InvalidWebhook(str(error)) from None
+    if "\x00" in text or "\\u0000" in text:
+        raise MalformedEvent("The body holds NUL characters, which no Stripe event does.")
     try:
-        return EventData.parse(json.loads(text))
-    except (ValueError, KeyError, TypeError) as error:
-        raise InvalidWebhook(f"The body is not a Stripe event: {error}") from None
+        data = json.loads(text)
+    except ValueError as error:
+        raise MalformedEvent(f"The body is not JSON: {error}") from None
+    return EventData.parse(data)
 
 
 # Reads --------------------------------------------------------------------------------------
