@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib import messages
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponse
@@ -11,7 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import StaffRequest, staff_view
 from billing.actions import pipeline, policy
 from billing.entitlements import effective_entitlements
-from billing.models import Action, ApprovalRequest, Customer, Payment, Refund
+from billing.models import Action, ApprovalRequest, Customer, Payment, Refund, StripeReadKind
+from billing.stripe import budget
 from billing.stripe import gateway as stripe_gateway
 from billing.stripe import sync as stripe_sync
 from support.models import Ticket, TicketStatus
@@ -45,15 +48,17 @@ def home(request: StaffRequest) -> TemplateResponse:
 @require_GET
 def customers(request: StaffRequest) -> TemplateResponse:
     query = request.GET.get("q", "").strip()[:200]
-    results = (
-        Customer.objects.search(query).order_by("name", "id")[: SEARCH_LIMIT + 1]
-        if query
-        else Customer.objects.none()
-    )
-    results = list(results)
     template = "support/customers.html"
     if request.htmx:
         template += "#results"
+    if not searchable(query):
+        context = {"query": "", "results": [], "more": False, "error": UNSEARCHABLE}
+        return TemplateResponse(request, template, context, status=400)
+    results = (
+        list(Customer.objects.search(query).order_by("name", "id")[: SEARCH_LIMIT + 1])
+        if query
+        else []
+    )
     return TemplateResponse(
         request,
         template,
@@ -63,6 +68,15 @@ def customers(request: StaffRequest) -> TemplateResponse:
             "more": len(results) > SEARCH_LIMIT,
         },
     )
+
+
+UNSEARCHABLE = "The search cannot contain control characters; type or paste plain text."
+
+
+def searchable(text: str) -> bool:
+    """Text the search can look for: no control characters (a NUL cannot even reach
+    PostgreSQL) and no lone surrogates."""
+    return not any(unicodedata.category(char) in ("Cc", "Cs") for char in text)
 
 
 @staff_view("billing.view_customer")
@@ -103,6 +117,11 @@ def customer_resync(request: StaffRequest, customer_id: int) -> HttpResponse:
         messages.error(request, "This customer has no Stripe account to resync from.")
         return redirect("customer", customer_id=customer.pk)
     try:
+        budget.spend(user=request.user, customer=customer, kind=StripeReadKind.RESYNC)
+    except budget.OverBudget as refused:
+        messages.error(request, refused.message)
+        return redirect("customer", customer_id=customer.pk)
+    try:
         pipeline.resync(
             customer.stripe_customer_id, reason="Resync from Stripe", actor=request.user
         )
@@ -121,7 +140,10 @@ def customer_drift(request: StaffRequest, customer_id: int) -> TemplateResponse:
     error = ""
     differences: list = []
     try:
+        budget.spend(user=request.user, customer=customer, kind=StripeReadKind.COMPARE)
         differences = stripe_sync.drift(customer=customer)
+    except budget.OverBudget as refused:
+        error = refused.message
     except stripe_gateway.StripeGatewayError as failure:
         error = f"Stripe did not answer ({failure.message}); try again shortly."
     return TemplateResponse(
