@@ -7,6 +7,14 @@ from billing import views, webhooks
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("approvals/", views.approvals, name="approvals"),
+    path("approvals/<int:approval_id>/preview/", views.approval_preview, name="approval_preview"),
+    path("approvals/<int:approval_id>/approve/", views.approval_approve, name="approval_approve"),
+    path("approvals/<int:approval_id>/reject/", views.approval_reject, name="approval_reject"),
+    path(
+        "approvals/<int:approval_id>/withdraw/", views.approval_withdraw, name="approval_withdraw"
+    ),
+    path("customers/<int:customer_id>/act/<slug:panel>/", views.action_panel, name="action_panel"),
+    path("actions/<int:action_id>/status/", views.action_status, name="action_status"),
     path("audit/", views.audit_log, name="audit_log"),
     path("policy/", views.policy, name="policy"),
     path("stripe/webhook/", webhooks.stripe_webhook, name="stripe_webhook"),

@@ -1,17 +1,34 @@
 from __future__ import annotations
 
+import datetime as dt
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
+from billing import actions
 from billing import audit_log as audit
+from billing import forms as billing_forms
 from billing.actions import policy as limits
-from billing.models import ActionKind, ApprovalRequest, PolicyLimit, ReasonCode
+from billing.actions import review
+from billing.models import (
+    Action,
+    ActionKind,
+    ActionState,
+    ApprovalRequest,
+    Customer,
+    PolicyLimit,
+    ReasonCode,
+)
 
 
 @login_not_required
@@ -35,6 +52,24 @@ APPROVAL_TABS = {
 }
 
 
+def _approval_rows(request: StaffRequest, tab: str, now: dt.datetime) -> QuerySet[ApprovalRequest]:
+    rows = ApprovalRequest.objects.select_related(
+        "action__customer", "action__actor", "requested_by", "decided_by"
+    )
+    if tab == "waiting":
+        return rows.filter(pk__in=limits.decidable_by(request.user, now).values("pk")).order_by(
+            "expires_at", "pk"
+        )
+    if tab == "mine":
+        return rows.filter(requested_by=request.user).order_by("-created_at", "-pk")
+    return rows.decided().order_by("-decided_at", "-pk")
+
+
+def _left(delta: dt.timedelta) -> str:
+    hours, seconds = divmod(int(delta.total_seconds()), 3600)
+    return f"{hours} h {seconds // 60} min" if hours else f"{seconds // 60} min"
+
+
 @staff_view("billing.view_approvalrequest")
 @require_GET
 def approvals(request: StaffRequest) -> TemplateResponse:
@@ -42,22 +77,234 @@ def approvals(request: StaffRequest) -> TemplateResponse:
     tab = request.GET.get("tab", "waiting")
     if tab not in APPROVAL_TABS:
         tab = "waiting"
-    requests = ApprovalRequest.objects.select_related(
-        "action__customer", "action__actor", "decided_by"
+    rows = list(_approval_rows(request, tab, now)[:100])
+    decidable = set(
+        limits.decidable_by(request.user, now)
+        .filter(pk__in=[row.pk for row in rows])
+        .values_list("pk", flat=True)
     )
-    if tab == "waiting":
-        requests = requests.filter(
-            pk__in=limits.decidable_by(request.user, now).values("pk")
-        ).order_by("expires_at")
-    elif tab == "mine":
-        requests = requests.filter(requested_by=request.user)
-    else:
-        requests = requests.decided().order_by("-decided_at")
+    cards = [
+        {
+            "approval": row,
+            "action": row.action,
+            "change": review.describe(row.action),
+            "may_decide": row.pk in decidable,
+            "may_withdraw": row.requested_by_id == request.user.pk and row.is_pending(now),
+            "time_left": _left(row.expires_at - now) if row.is_pending(now) else "",
+        }
+        for row in rows
+    ]
     return TemplateResponse(
         request,
         "billing/approvals.html",
-        {"tab": tab, "tabs": APPROVAL_TABS, "requests": requests[:100], "now": now},
+        {"tab": tab, "tabs": APPROVAL_TABS, "cards": cards, "now": now},
     )
+
+
+@staff_view("billing.view_approvalrequest")
+@require_GET
+def approval_preview(request: StaffRequest, approval_id: int) -> TemplateResponse:
+    """The request's preview as things stand now (loaded into its card by htmx)."""
+    approval = get_object_or_404(
+        ApprovalRequest.objects.select_related(
+            "action__customer",
+            "action__payment",
+            "action__subscription__price__plan",
+            "action__subscription__customer",
+            "action__invoice",
+            "action__balance_transaction__customer",
+        ),
+        pk=approval_id,
+    )
+    preview = problem = None
+    try:
+        preview = review.preview_action(approval.action)
+    except actions.ActionError as error:
+        problem = error.message
+    return TemplateResponse(
+        request,
+        "billing/approvals.html#preview",
+        {"approval": approval, "preview": preview, "problem": problem},
+    )
+
+
+def _decided(request: StaffRequest, approval: ApprovalRequest, action: Action | None, error: str):
+    """After approve, reject or withdraw: the card again (htmx) or the inbox (a plain post)."""
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        elif action is not None:
+            messages.success(request, f"{action}: {action.get_state_display().lower()}.")
+        return redirect(f"{reverse('approvals')}?tab={request.POST.get('tab', 'waiting')}")
+    approval = ApprovalRequest.objects.select_related(
+        "action__customer", "action__actor", "requested_by", "decided_by"
+    ).get(pk=approval.pk)
+    now = timezone.now()
+    card = {
+        "approval": approval,
+        "action": approval.action,
+        "change": review.describe(approval.action),
+        "may_decide": limits.decidable_by(request.user, now).filter(pk=approval.pk).exists(),
+        "may_withdraw": approval.requested_by_id == request.user.pk and approval.is_pending(now),
+        "time_left": _left(approval.expires_at - now) if approval.is_pending(now) else "",
+        "error": error,
+    }
+    return TemplateResponse(request, "billing/approvals.html#card", {"card": card, "now": now})
+
+
+@staff_view("billing.approve_action")
+@require_POST
+def approval_approve(request: StaffRequest, approval_id: int) -> HttpResponse:
+    approval = get_object_or_404(ApprovalRequest, pk=approval_id)
+    try:
+        action = actions.approve(
+            approval_pk=approval.pk, approver=request.user, note=request.POST.get("note", "")
+        )
+    except actions.ActionError as error:
+        return _decided(request, approval, None, error.message)
+    return _decided(request, approval, action, "")
+
+
+@staff_view("billing.approve_action")
+@require_POST
+def approval_reject(request: StaffRequest, approval_id: int) -> HttpResponse:
+    approval = get_object_or_404(ApprovalRequest, pk=approval_id)
+    try:
+        action = actions.reject(
+            approval_pk=approval.pk, approver=request.user, reason=request.POST.get("reason", "")
+        )
+    except actions.ActionError as error:
+        return _decided(request, approval, None, error.message)
+    return _decided(request, approval, action, "")
+
+
+@staff_view("billing.request_action")
+@require_POST
+def approval_withdraw(request: StaffRequest, approval_id: int) -> HttpResponse:
+    approval = get_object_or_404(ApprovalRequest, pk=approval_id)
+    try:
+        action = actions.withdraw(approval_pk=approval.pk, requester=request.user)
+    except actions.ActionError as error:
+        return _decided(request, approval, None, error.message)
+    return _decided(request, approval, action, "")
+
+
+# Action panels ----------------------------------------------------------------------------------
+
+
+def _panel_response(
+    request: StaffRequest, step: str, context: dict[str, object], *, changed: bool = False
+) -> TemplateResponse:
+    template = "billing/action_panel.html"
+    if request.htmx:
+        template += f"#{step}"
+    response = TemplateResponse(request, template, {**context, "step": step})
+    if changed:
+        response.headers["HX-Trigger"] = "billing-changed"
+    return response
+
+
+@staff_view("billing.view_customer", "billing.request_action")
+@require_http_methods(["GET", "POST"])
+def action_panel(request: StaffRequest, customer_id: int, panel: str) -> HttpResponse:
+    """One action of the customer page in three steps: the form, the review (the service's
+    preview and what policy will do), the confirmation; then the outcome."""
+    form_class = billing_forms.PANELS.get(panel)
+    if form_class is None:
+        raise Http404("No such action.")
+    customer = get_object_or_404(Customer, pk=customer_id)
+    source = request.POST if request.method == "POST" else request.GET
+    try:
+        target = billing_forms.target_of(
+            form_class, customer, source.get(form_class.target_param, "")
+        )
+    except LookupError as error:
+        raise Http404(str(error)) from None
+    context: dict[str, object] = {
+        "customer": customer,
+        "panel": panel,
+        "target": target,
+        "title": form_class.title,
+        "target_param": form_class.target_param,
+    }
+    if request.method == "GET":
+        initial = {"ticket": request.GET.get("ticket", "")[:64]}
+        form = form_class(customer=customer, target=target, initial=initial)
+        return _panel_response(request, "form", {**context, "form": form})
+    form = form_class(request.POST, customer=customer, target=target)
+    step = request.POST.get("step", "review")
+    if step == "edit" or not form.is_valid():
+        return _panel_response(request, "form", {**context, "form": form})
+    now = timezone.now()
+    if step == "confirm":
+        expected = billing_forms.Review.of(user=request.user, panel=panel, form=form)
+        try:
+            request_key = billing_forms.check_confirm(request.POST.get("token", ""), expected)
+        except billing_forms.ReviewExpired as error:
+            form.add_error(None, str(error))
+            return _panel_response(request, "form", {**context, "form": form})
+        try:
+            action = form.submit(actor=request.user, request_key=request_key)
+        except actions.InvalidAction as error:
+            form.absorb(error)
+            return _panel_response(request, "form", {**context, "form": form})
+        except actions.ActionError as error:
+            form.add_error(None, error.message)
+            return _panel_response(request, "form", {**context, "form": form})
+        return _panel_response(request, "outcome", {**context, **_outcome(action)}, changed=True)
+    try:
+        preview = form.preview()
+    except actions.InvalidAction as error:
+        form.absorb(error)
+        return _panel_response(request, "form", {**context, "form": form})
+    except actions.ActionError as error:
+        form.add_error(None, error.message)
+        return _panel_response(request, "form", {**context, "form": form})
+    decision = limits.decide(
+        user=request.user,
+        kind=preview.kind,
+        currency=preview.currency,
+        measure=preview.measure,
+        now=now,
+    )
+    deciders = (
+        []
+        if decision.direct
+        else limits.roles_that_may_decide(
+            kind=preview.kind, currency=preview.currency, measure=preview.measure
+        )
+    )
+    token = billing_forms.Review.of(user=request.user, panel=panel, form=form).token()
+    return _panel_response(
+        request,
+        "review",
+        {
+            **context,
+            "form": form,
+            "preview": preview,
+            "decision": decision,
+            "deciders": deciders,
+            "token": token,
+        },
+    )
+
+
+def _outcome(action: Action) -> dict[str, object]:
+    return {"action": action, "attempt": action.last_attempt(), "change": review.describe(action)}
+
+
+@staff_view("billing.view_action")
+@require_GET
+def action_status(request: StaffRequest, action_id: int) -> TemplateResponse:
+    """An action's state as it is now (the outcome panel polls it while Stripe is asked)."""
+    action = get_object_or_404(Action.objects.select_related("customer", "actor"), pk=action_id)
+    terminal = action.state != ActionState.EXECUTING
+    template = "billing/action_panel.html" + ("#outcome" if request.htmx else "")
+    context = {"customer": action.customer, "step": "outcome", **_outcome(action)}
+    response = TemplateResponse(request, template, context)
+    if terminal and request.htmx:
+        response.headers["HX-Trigger"] = "billing-changed"
+    return response
 
 
 @staff_view("billing.view_audit_log")

@@ -4,6 +4,9 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
+
+from billing.actions import policy
 
 
 @dataclass(frozen=True)
@@ -32,5 +35,15 @@ def navigation(request: HttpRequest) -> dict:
     for section in SECTIONS:
         if user.has_perm(section.permission):
             url = reverse(section.url_name)
-            sections.append({"label": section.label, "url": url, "active": current.startswith(url)})
+            count = 0
+            if section.url_name == "approvals" and user.has_perm(policy.APPROVE):
+                count = policy.decidable_by(user, timezone.now()).count()
+            sections.append(
+                {
+                    "label": section.label,
+                    "url": url,
+                    "active": current.startswith(url),
+                    "count": count,
+                }
+            )
     return {"nav_sections": sections, "user_roles": sorted(g.name for g in user.groups.all())}

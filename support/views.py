@@ -13,7 +13,16 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import StaffRequest, staff_view
 from billing.actions import pipeline, policy
 from billing.entitlements import effective_entitlements
-from billing.models import Action, ApprovalRequest, Customer, Payment, Refund, StripeReadKind
+from billing.models import (
+    Action,
+    ApprovalRequest,
+    BalanceTransaction,
+    Customer,
+    Payment,
+    Refund,
+    StripeReadKind,
+    clean_ticket_ref,
+)
 from billing.stripe import budget
 from billing.stripe import gateway as stripe_gateway
 from billing.stripe import sync as stripe_sync
@@ -82,7 +91,14 @@ def searchable(text: str) -> bool:
 @staff_view("billing.view_customer")
 @require_GET
 def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
+    """Everything about a customer's billing on one page, every action opening from it.
+
+    `?partial=<section>` renders one section alone: htmx reloads the sections an action
+    changed (they listen for the `billing-changed` event its outcome sends)."""
     customer = get_object_or_404(Customer.objects.with_balance(), pk=customer_id)
+    partial = request.GET.get("partial", "")
+    if partial not in CUSTOMER_SECTIONS:
+        partial = ""
     now = timezone.now()
     payments = (
         Payment.objects.filter(customer=customer)
@@ -91,21 +107,40 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("-created")))
         .order_by("-created")[:50]
     )
-    return TemplateResponse(
-        request,
-        "support/customer.html",
-        {
-            "customer": customer,
-            "subscriptions": customer.subscriptions.select_related("price__plan"),
-            "entitlements": effective_entitlements(customer, at=now),
-            "invoices": customer.invoices.order_by("-created")[:50],
-            "payments": payments,
-            "balance_transactions": customer.balance_transactions.order_by("-created", "-id")[:50],
-            "tickets": customer.tickets.select_related("assignee")[:20],
-            "notes": customer.notes.select_related("author", "ticket")[:20],
-            "actions": customer.actions.select_related("actor")[:20],
-        },
-    )
+    ticket = clean_ticket_ref(request.GET.get("ticket", "")) or ""
+    context = {
+        "customer": customer,
+        "now": now,
+        "ticket": ticket,
+        "ticket_query": f"&ticket={ticket}" if ticket else "",
+        "may_act": request.user.has_perm("billing.request_action"),
+        "subscriptions": customer.subscriptions.select_related("price__plan").order_by("-created"),
+        "entitlements": effective_entitlements(customer, at=now),
+        "invoices": customer.invoices.order_by("-created")[:50],
+        "payments": payments,
+        "balance_transactions": BalanceTransaction.objects.filter(customer=customer)
+        .with_reversible()
+        .order_by("-created", "-id")[:50],
+        "tickets": customer.tickets.select_related("assignee")[:20],
+        "notes": customer.notes.select_related("author", "ticket")[:20],
+        "actions": customer.actions.select_related("actor")[:20],
+        "sync_problems": customer.sync_problems.open()[:10],
+    }
+    template = "support/customer.html" + (f"#{partial}" if partial else "")
+    return TemplateResponse(request, template, context)
+
+
+# Sections of the customer page that can be rendered alone (and the empty action panel).
+CUSTOMER_SECTIONS = {
+    "subscriptions",
+    "entitlements",
+    "balance",
+    "invoices",
+    "payments",
+    "notes",
+    "actions",
+    "no_panel",
+}
 
 
 @staff_view("billing.request_action")

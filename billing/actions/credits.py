@@ -99,10 +99,17 @@ def request_credit(
     ticket: str,
     note: str = "",
     now: dt.datetime | None = None,
+    request_key: str = "",
 ) -> Action:
     justification = justify(kind=ActionKind.CREDIT, reason=reason, ticket=ticket, note=note)
     proposal = _credit_proposal(Customer.objects.get(pk=customer.pk), amount, currency)
-    return submit(proposal, actor=actor, justification=justification, now=now or timezone.now())
+    return submit(
+        proposal,
+        actor=actor,
+        justification=justification,
+        now=now or timezone.now(),
+        request_key=request_key,
+    )
 
 
 def reversible(credit: BalanceTransaction) -> int:
@@ -176,12 +183,19 @@ def request_credit_reversal(
     ticket: str,
     note: str = "",
     now: dt.datetime | None = None,
+    request_key: str = "",
 ) -> Action:
     justification = justify(
         kind=ActionKind.CREDIT_REVERSAL, reason=reason, ticket=ticket, note=note
     )
     proposal = _reversal_proposal(_fresh(credit), amount)
-    return submit(proposal, actor=actor, justification=justification, now=now or timezone.now())
+    return submit(
+        proposal,
+        actor=actor,
+        justification=justification,
+        now=now or timezone.now(),
+        request_key=request_key,
+    )
 
 
 class _BalanceHandler(Handler[BalancePayload, gateway.BalanceTransactionData]):

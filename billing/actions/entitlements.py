@@ -112,13 +112,20 @@ def request_entitlement_override(
     ticket: str,
     note: str = "",
     now: dt.datetime | None = None,
+    request_key: str = "",
 ) -> Action:
     now = now or timezone.now()
     justification = justify(
         kind=ActionKind.ENTITLEMENT_OVERRIDE, reason=reason, ticket=ticket, note=note
     )
     proposal = _proposal(customer, feature, value, starts_at, expires_at, now)
-    return submit(proposal, actor=actor, justification=justification, now=now)
+    return submit(
+        proposal,
+        actor=actor,
+        justification=justification,
+        now=now,
+        request_key=request_key,
+    )
 
 
 @register

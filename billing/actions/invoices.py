@@ -124,13 +124,20 @@ def request_invoice_action(
     ticket: str,
     note: str = "",
     now: dt.datetime | None = None,
+    request_key: str = "",
 ) -> Action:
     spec = INVOICE_ACTIONS.get(action)
     if spec is None:
         raise InvalidAction({"action": f"“{action}” is not an invoice action."})
     justification = justify(kind=spec.kind, reason=reason, ticket=ticket, note=note)
     proposal = _proposal(_fresh(invoice), action)
-    return submit(proposal, actor=actor, justification=justification, now=now or timezone.now())
+    return submit(
+        proposal,
+        actor=actor,
+        justification=justification,
+        now=now or timezone.now(),
+        request_key=request_key,
+    )
 
 
 # The invoice status each of the gateway's invoice actions leads to.

@@ -31,8 +31,9 @@ import json
 import logging
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.tasks import task
 from django.utils import timezone
 
@@ -40,7 +41,7 @@ from accounts.audit import AuditContext, audited
 from accounts.models import User
 from billing.actions import policy
 from billing.actions import reconcile as reconciler
-from billing.actions.base import HANDLERS, Proposal, required
+from billing.actions.base import HANDLERS, Handler, Proposal, required
 from billing.actions.errors import ActionConflict, InvalidAction, NotAllowed
 from billing.actions.justification import Justification, check_free_text
 from billing.models import (
@@ -137,11 +138,47 @@ def _metadata(action: Action, approver: User | None = None) -> dict[str, str]:
 
 
 def submit(
-    proposal: Proposal, *, actor: User, justification: Justification, now: dt.datetime
+    proposal: Proposal,
+    *,
+    actor: User,
+    justification: Justification,
+    now: dt.datetime,
+    request_key: str = "",
 ) -> Action:
-    """Record the action (executing, or waiting for approval) and, if direct, execute it."""
+    """Record the action (executing, or waiting for approval) and, if direct, execute it.
+
+    `request_key`: the caller's key for this one request (a screen's confirm token, say). A
+    second submit with the same key makes nothing and returns the first action: a double
+    click or a resubmitted form cannot make a second action (a unique constraint holds it
+    even when both arrive at once)."""
     require_permission(actor)
     handler = HANDLERS[proposal.kind]
+    if request_key and (earlier := _requested_before(actor, request_key)) is not None:
+        return earlier
+    try:
+        return _submit(proposal, handler, actor, justification, now, request_key)
+    except IntegrityError:
+        # The same key committed first in a request running alongside this one.
+        if request_key and (earlier := _requested_before(actor, request_key)) is not None:
+            return earlier
+        raise
+
+
+def _requested_before(actor: User, request_key: str) -> Action | None:
+    earlier = Action.objects.filter(actor=actor, request_key=request_key).first()
+    if earlier is not None:
+        earlier.policy_note = "Already asked: this is the action that request made."
+    return earlier
+
+
+def _submit(
+    proposal: Proposal,
+    handler: Handler[Any, Any],
+    actor: User,
+    justification: Justification,
+    now: dt.datetime,
+    request_key: str,
+) -> Action:
     with (
         transaction.atomic(durable=True),
         audited(
@@ -170,6 +207,7 @@ def submit(
             subscription_id=proposal.subscription_id,
             invoice_id=proposal.invoice_id,
             balance_transaction_id=proposal.balance_transaction_id,
+            request_key=request_key or None,
             created_at=now,
         )
         action.payload_hash = payload_hash(action)

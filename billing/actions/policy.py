@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth.models import Group
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 
@@ -91,6 +92,7 @@ def limit_for(user: User, kind: str, currency: str) -> Limit | None:
 class Decision:
     direct: bool
     why: str  # for the requester: why an approval is needed (empty when direct)
+    room: str = ""  # when direct: what the limits leave, in words
 
 
 def decide(
@@ -112,6 +114,7 @@ def decide(
     unit = _unit(kind, currency)
     if not limit.covers(measure):
         return Decision(False, f"Above your limit of {unit(limit.per_action or 0)} per {label}.")
+    room = f"within your limit of {unit(limit.per_action)} per {label}" if limit.per_action else ""
     if limit.per_day is not None:
         used = Action.objects.window_total(
             actor=user, kind=kind, currency=currency, since=now - WINDOW
@@ -122,7 +125,25 @@ def decide(
                 f"Above your limit of {unit(limit.per_day)} per 24 hours "
                 f"({unit(used)} already used).",
             )
-    return Decision(True, "")
+        left = unit(limit.per_day - used - measure)
+        room = f"{room}; {left} left of your {unit(limit.per_day)} per 24 hours after it"
+    return Decision(True, "", room.strip("; "))
+
+
+def roles_that_may_decide(*, kind: str, currency: str, measure: int | None) -> list[str]:
+    """The roles whose members may approve such a request (to say who will decide it)."""
+    deciders = Group.objects.filter(permissions__codename="approve_action").distinct()
+    rows = PolicyLimit.objects.filter(
+        role__in=deciders, kind=kind, currency=currency if kind in MONEY_KINDS else ""
+    ).select_related("role")
+    by_role: dict[str, list[PolicyLimit]] = {}
+    for row in rows:
+        by_role.setdefault(row.role.name, []).append(row)
+    return sorted(
+        name
+        for name, role_rows in by_role.items()
+        if (limit := Limit.largest(role_rows)) is not None and limit.covers(measure)
+    )
 
 
 def _unit(kind: str, currency: str) -> Callable[[int], str]:

@@ -109,11 +109,18 @@ def request_refund(
     ticket: str,
     note: str = "",
     now: dt.datetime | None = None,
+    request_key: str = "",
 ) -> Action:
     """Refund `amount` (minor units; None: all that remains) of a succeeded payment."""
     justification = justify(kind=ActionKind.REFUND, reason=reason, ticket=ticket, note=note)
     proposal = _proposal(_fresh(payment), amount)
-    return submit(proposal, actor=actor, justification=justification, now=now or timezone.now())
+    return submit(
+        proposal,
+        actor=actor,
+        justification=justification,
+        now=now or timezone.now(),
+        request_key=request_key,
+    )
 
 
 @register

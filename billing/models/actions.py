@@ -147,6 +147,13 @@ class Action(models.Model):
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    request_key = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="The requester's key for this one request (a screen's confirm token, an API "
+        "Idempotency-Key): a second request with it makes nothing new.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -169,6 +176,9 @@ class Action(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["idempotency_key"], name="action_idempotency_key_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["actor", "request_key"], name="action_one_per_request_key"
             ),
             models.CheckConstraint(
                 condition=Q(GreaterThan(Length("ticket_ref"), 0)), name="action_ticket_ref_present"
@@ -302,6 +312,9 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Approval for {self.action}"
+
+    def is_pending(self, at: dt.datetime) -> bool:
+        return not self.decision and self.expires_at > at
 
 
 class DecisionRecord(AppendOnlyModel):

@@ -118,3 +118,8 @@ class Subscription(StripeMirrored):
     @property
     def collection_paused(self) -> bool:
         return bool(self.pause_behavior)
+
+    @property
+    def is_live(self) -> bool:
+        """Still gives the customer their plan (and can be changed)."""
+        return self.status in LIVE_STATUSES

@@ -109,12 +109,19 @@ def request_subscription_change(
     ticket: str,
     note: str = "",
     now: dt.datetime | None = None,
+    request_key: str = "",
 ) -> Action:
     now = now or timezone.now()
     kind = _kind(change)
     justification = justify(kind=kind.kind, reason=reason, ticket=ticket, note=note)
     proposal = _proposal(_fresh(subscription), change, now)
-    return submit(proposal, actor=actor, justification=justification, now=now)
+    return submit(
+        proposal,
+        actor=actor,
+        justification=justification,
+        now=now,
+        request_key=request_key,
+    )
 
 
 __all__ = [

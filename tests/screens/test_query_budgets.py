@@ -1,0 +1,125 @@
+"""The customer page and the approvals inbox cost the same number of queries whatever the
+customer holds (5 or 50 of each kind of row): no N+1 hides in a section."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.audit import audited
+from billing.actions import policy
+from billing.actions.pipeline import payload_hash
+from billing.models import (
+    Action,
+    ActionKind,
+    ActionState,
+    ApprovalRequest,
+    BalanceTransaction,
+    Refund,
+)
+from support.models import Note
+from tests.factories import (
+    fake_stripe_id,
+    make_customer,
+    make_invoice,
+    make_payment,
+    make_price,
+    make_subscription,
+    make_ticket,
+)
+
+CUSTOMER_PAGE_QUERIES = 19
+INBOX_QUERIES = 8
+
+
+def customer_with(rows: int, staff):
+    customer = make_customer()
+    make_subscription(customer, price=make_price(code=f"team-{customer.pk}"))
+    ticket = make_ticket(customer)
+    now = timezone.now()
+    with audited(actor=None, reason="test: a customer with many rows"):
+        for number in range(rows):
+            invoice = make_invoice(customer)
+            payment = make_payment(customer, invoice=invoice, amount=5000, amount_refunded=100)
+            Refund.objects.create(
+                payment=payment,
+                stripe_refund_id=fake_stripe_id("re"),
+                amount=100,
+                currency="usd",
+                status="succeeded",
+                created=now,
+            )
+            BalanceTransaction.objects.create(
+                customer=customer,
+                stripe_balance_transaction_id=fake_stripe_id("cbtxn"),
+                amount=-100 - number,
+                currency="usd",
+                ending_balance=-100,
+                created=now - dt.timedelta(minutes=number),
+            )
+            Note.objects.create(
+                customer=customer, ticket=ticket, author=staff, body="noted", created_at=now
+            )
+            pending_request(customer, staff, payment)
+    return customer
+
+
+def pending_request(customer, requester, payment):
+    now = timezone.now()
+    action = Action(
+        kind=ActionKind.REFUND,
+        state=ActionState.PENDING_APPROVAL,
+        customer=customer,
+        payment=payment,
+        actor=requester,
+        reason_code="duplicate",
+        ticket_ref="ZD-1",
+        payload={"payment_id": payment.pk, "charge": payment.stripe_charge_id, "amount": 100},
+        amount=100,
+        measure=100,
+        currency="usd",
+        created_at=now,
+    )
+    action.payload_hash = payload_hash(action)
+    action.save()
+    return ApprovalRequest.objects.create(
+        action=action,
+        requested_by=requester,
+        payload_hash=action.payload_hash,
+        expires_at=now + policy.APPROVAL_LIFETIME,
+        created_at=now,
+    )
+
+
+def queries_of(client, url) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("viewer", ["support_user", "finance_user", "auditor_user"])
+def test_the_customer_page_costs_the_same_for_5_and_50_rows(client, support_user, request, viewer):
+    small, big = customer_with(5, support_user), customer_with(50, support_user)
+    client.force_login(request.getfixturevalue(viewer))
+    client.get(f"/customers/{small.pk}/")  # warm the session and caches
+
+    counts = [queries_of(client, f"/customers/{c.pk}/") for c in (small, big)]
+
+    assert counts[0] == counts[1], counts
+    assert counts[0] <= CUSTOMER_PAGE_QUERIES, counts
+
+
+@pytest.mark.parametrize("tab", ["waiting", "mine", "decided"])
+def test_the_inbox_costs_the_same_for_5_and_50_requests(client, support_user, finance_user, tab):
+    customer_with(5, support_user)
+    client.force_login(support_user if tab == "mine" else finance_user)
+    small = queries_of(client, f"/approvals/?tab={tab}")
+    customer_with(45, support_user)
+
+    big = queries_of(client, f"/approvals/?tab={tab}")
+
+    assert small == big
+    assert small <= INBOX_QUERIES
