@@ -131,4 +131,5 @@ def committed_db(restorable_database, django_db_serialized_rollback, transaction
     """
 
 
-from tests.tasks import clock  # noqa: E402, F401  (a fixture for every test module)
+from tests.browser import page  # noqa: E402, F401  (fixtures for every test module)
+from tests.tasks import clock  # noqa: E402, F401
