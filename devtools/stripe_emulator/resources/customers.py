@@ -23,6 +23,7 @@ from ..schema import (
     Amount,
     Array,
     Currency,
+    Enum,
     Hash,
     Metadata,
     String,
@@ -55,6 +56,7 @@ def _customer_fields(*, create: bool) -> dict[str, Any]:
         "name": String(max_length=256),
         "phone": String(max_length=20),
         "preferred_locales": Array(String()),
+        "tax_exempt": Enum("exempt", "none", "reverse", unset=True),
     }
     if create:
         fields["payment_method"] = String()
@@ -145,6 +147,8 @@ def _apply_fields(ctx: Context, customer: dict[str, Any], params: Params) -> Non
         )
     if "preferred_locales" in params:
         customer["preferred_locales"] = params.str_list("preferred_locales")
+    if "tax_exempt" in params:
+        customer["tax_exempt"] = params.str("tax_exempt") or "none"
     apply_metadata(customer, params)
 
 

@@ -25,6 +25,7 @@ from ..schema import (
     Boolean,
     Currency,
     Enum,
+    Hash,
     Metadata,
     OneOf,
     String,
@@ -338,6 +339,11 @@ def _check_amount(amount: int, currency: str) -> None:
     accepts(
         "PaymentIntentCreateParams",
         amount=Amount(minimum=1, required=True),
+        automatic_payment_methods=Hash(
+            {"allow_redirects": Enum("always", "never"), "enabled": Boolean(required=True)}
+        ),
+        # Cards are captured at once: `capture_method=manual` (authorize only) is not emulated.
+        capture_method=Enum("automatic", "automatic_async"),
         confirm=Boolean(),
         currency=Currency(required=True),
         customer=String(),
@@ -346,7 +352,10 @@ def _check_amount(amount: int, currency: str) -> None:
         off_session=_OFF_SESSION,
         payment_method=String(),
         receipt_email=String(),
+        return_url=String(),
+        setup_future_usage=Enum("off_session", "on_session"),
         statement_descriptor=String(max_length=22),
+        statement_descriptor_suffix=String(max_length=22),
     ),
 )
 def create_intent(ctx: Context, params: Params) -> dict[str, Any]:
@@ -370,6 +379,15 @@ def create_intent(ctx: Context, params: Params) -> dict[str, Any]:
     )
     intent["receipt_email"] = params.str("receipt_email")
     intent["statement_descriptor"] = params.str("statement_descriptor")
+    intent["statement_descriptor_suffix"] = params.str("statement_descriptor_suffix")
+    intent["setup_future_usage"] = params.str("setup_future_usage")
+    intent["capture_method"] = params.str("capture_method") or "automatic"
+    automatic = params.sub("automatic_payment_methods")
+    if automatic is not None:
+        intent["automatic_payment_methods"] = {
+            "allow_redirects": automatic.str("allow_redirects") or "always",
+            "enabled": bool(automatic.bool("enabled")),
+        }
     if params.bool("confirm"):
         succeeded, charge = confirm(ctx, intent)
         if not succeeded:
@@ -418,7 +436,12 @@ def update_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
 
 @routes.post(
     "/v1/payment_intents/{intent}/confirm",
-    accepts("PaymentIntentConfirmParams", off_session=_OFF_SESSION, payment_method=String()),
+    accepts(
+        "PaymentIntentConfirmParams",
+        off_session=_OFF_SESSION,
+        payment_method=String(),
+        return_url=String(),
+    ),
 )
 def confirm_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
     found = ctx.store.require("payment_intent", intent, param="intent")

@@ -109,14 +109,14 @@ def _invoice_now(
     *,
     billing_reason: str,
     service_start: int,
-    window_start: int | None = None,
+    window: tuple[int, int] | None = None,
     include_pending: bool = True,
 ) -> dict[str, Any]:
     """Create, finalize and (when charging automatically) try to pay a subscription invoice.
 
     ``service_start`` is when the service it bills begins (what a discount must still cover);
-    ``window_start`` begins the invoice's own period, Stripe's window for pending items, which
-    ends now: a renewal's window is the period that just ended, an update's is empty."""
+    ``window`` is the invoice's own period, Stripe's window for pending items: for a renewal
+    the period that just ended, for an update an empty one now (the default)."""
     customer = ctx.store.require("customer", subscription["customer"])
     if include_pending:
         lines = [
@@ -131,7 +131,7 @@ def _invoice_now(
         subscription=subscription,
         collection_method=subscription["collection_method"],
         days_until_due=subscription["days_until_due"],
-        period=(ctx.now() if window_start is None else window_start, ctx.now()),
+        period=window or (ctx.now(), ctx.now()),
         discount_ids=[
             d
             for d in subscription["discounts"]
@@ -242,7 +242,14 @@ def cancel_now(
             ctx, subscription, billing.proration_specs(ctx, subscription, changes, at)
         )
     if invoice_now and invoices.pending_items(ctx, subscription["customer"], subscription["id"]):
-        _invoice_now(ctx, subscription, [], billing_reason="subscription_update", service_start=at)
+        _invoice_now(
+            ctx,
+            subscription,
+            [],
+            billing_reason="subscription_update",
+            service_start=at,
+            window=(at, at),
+        )
     subscription["status"] = "canceled"
     subscription["canceled_at"] = subscription["canceled_at"] or at
     subscription["ended_at"] = at
@@ -271,7 +278,7 @@ def renew(ctx: Context, subscription: dict[str, Any], at: int) -> None:
             billing.period_lines(ctx, subscription, (at, end)),
             billing_reason="subscription_cycle",
             service_start=at,
-            window_start=ended_start,
+            window=(ended_start, at),
         )
 
 
@@ -305,7 +312,7 @@ def end_trial(ctx: Context, subscription: dict[str, Any], at: int, *, billing_re
             billing.period_lines(ctx, subscription, (at, end)),
             billing_reason=billing_reason,
             service_start=at,
-            window_start=trial_start,
+            window=(trial_start, at),
         )
 
 

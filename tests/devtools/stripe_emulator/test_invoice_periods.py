@@ -146,3 +146,21 @@ def test_a_one_off_invoice_has_an_empty_window_and_its_items_periods(
 
     assert _window(invoice) == (JAN_1, JAN_1)
     assert [_period(line) for line in invoice.lines.data] == [(JAN_1 - 30 * DAY, JAN_1)]
+
+
+def test_a_renewal_made_late_still_looks_back_at_the_period_that_ended(
+    client, january, make_customer, make_price
+):
+    subscription = client.v1.subscriptions.create(
+        {"customer": make_customer().id, "items": [{"price": make_price(1000).id}]}
+    )
+    january.set_clock(FEB_1 + 3600, frozen=True)  # the clock jumped past the renewal
+
+    january.advance_clock(0)
+    renewal = client.v1.invoices.retrieve(
+        client.v1.subscriptions.retrieve(subscription.id).latest_invoice
+    )
+
+    assert renewal.created == FEB_1 + 3600
+    assert _window(renewal) == (JAN_1, FEB_1)
+    assert [_period(line) for line in renewal.lines.data] == [(FEB_1, MAR_1)]

@@ -359,3 +359,37 @@ def test_more_than_four_levels_are_refused(client, make_customer, make_price):
     )
 
     assert error.user_message.startswith("You cannot expand more than 4 levels")
+
+
+def test_a_payment_intent_takes_the_card_parameters_stripes_docs_use(client, make_customer):
+    customer = make_customer()
+
+    intent = client.v1.payment_intents.create(
+        {
+            "amount": 2000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": customer.invoice_settings.default_payment_method,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            "statement_descriptor_suffix": "SEATS",
+            "confirm": True,
+        }
+    )
+
+    assert intent.status == "succeeded"
+    assert intent.automatic_payment_methods.to_dict() == {
+        "allow_redirects": "never",
+        "enabled": True,
+    }
+    assert intent.statement_descriptor_suffix == "SEATS"
+
+
+def test_authorizing_without_capture_is_not_emulated_and_says_so(client, make_customer):
+    customer = make_customer()
+
+    error = _refused(
+        client.v1.payment_intents.create,
+        {"amount": 2000, "currency": "usd", "customer": customer.id, "capture_method": "manual"},
+    )
+
+    assert error.param == "capture_method"
