@@ -177,6 +177,103 @@ INCLUDABLE: dict[tuple[str, str], Callable[[Store, dict[str, Any]], dict[str, An
     ("invoice", "payments"): _invoice_payments,
     ("charge", "refunds"): _charge_refunds,
 }
+INCLUDED_KINDS = {("invoice", "payments"): "invoice_payment", ("charge", "refunds"): "refund"}
+
+# Objects embedded whole in another (not expandable, but a path may run through them):
+# object type -> property -> (the embedded object's type, whether it is a list object).
+EMBEDDED: dict[str, dict[str, tuple[str, bool]]] = {
+    "subscription": {"items": ("subscription_item", True)},
+    "subscription_item": {"plan": ("plan", False), "price": ("price", False)},
+    "invoice": {"lines": ("line_item", True)},
+    "credit_note": {"lines": ("credit_note_line_item", True)},
+}
+
+# What an expandable property expands to, by its last segment where it is not its own name.
+_TARGETS = {
+    "balance_transaction": "balance_transaction",
+    "charge": "charge",
+    "coupon": "coupon",
+    "credit_note": "credit_note",
+    "customer": "customer",
+    "customer_balance_transaction": "customer_balance_transaction",
+    "default_payment_method": "payment_method",
+    "default_price": "price",
+    "discount": "discount",
+    "discounts": "discount",
+    "failure_balance_transaction": "balance_transaction",
+    "invoice": "invoice",
+    "latest_charge": "charge",
+    "latest_invoice": "invoice",
+    "payment_intent": "payment_intent",
+    "payment_method": "payment_method",
+    "price": "price",
+    "product": "product",
+    "refund": "refund",
+    "subscription": "subscription",
+}
+
+# The object type of a list answer, by the last segment of its URL.
+_LISTED = {
+    "balance_transactions": "balance_transaction",
+    "charges": "charge",
+    "coupons": "coupon",
+    "credit_notes": "credit_note",
+    "customers": "customer",
+    "events": "event",
+    "invoice_payments": "invoice_payment",
+    "invoiceitems": "invoiceitem",
+    "invoices": "invoice",
+    "payment_intents": "payment_intent",
+    "payment_methods": "payment_method",
+    "prices": "price",
+    "products": "product",
+    "refunds": "refund",
+    "subscription_items": "subscription_item",
+    "subscriptions": "subscription",
+}
+
+
+def _listed_kind(url: str) -> str | None:
+    path = url.split("?", 1)[0].rstrip("/")
+    segments = path.split("/")
+    if segments[-1] == "lines":
+        return "credit_note_line_item" if "credit_notes" in segments else "line_item"
+    if segments[-1] == "balance_transactions" and "customers" in segments:
+        return "customer_balance_transaction"
+    return _LISTED.get(segments[-1])
+
+
+def check_path(kind: str | None, parts: list[str]) -> None:
+    """Refuse a path Stripe would refuse for an object of ``kind``, whatever the object holds
+    (an empty list, a null on the way): each segment must be a property that can be expanded,
+    or lead through a hash or an embedded object to one."""
+    index, prefix = 0, ""
+    while index < len(parts) and kind is not None:
+        segment, last = parts[index], index == len(parts) - 1
+        path = prefix + segment
+        expandable = EXPANDABLE.get(kind, frozenset())
+        if path in expandable:
+            kind, prefix, index = _TARGETS.get(path.rsplit(".", 1)[-1]), "", index + 1
+            continue
+        included = INCLUDED_KINDS.get((kind, segment)) if not prefix else None
+        embedded = EMBEDDED.get(kind, {}).get(path)
+        target: tuple[str, bool] | None = None
+        if included is not None:
+            target = (included, True)
+        elif embedded is not None and not last:
+            target = embedded
+        if target is not None:
+            kind, is_list = target
+            prefix, index = "", index + 1
+            if is_list and index < len(parts):
+                if parts[index] != "data":
+                    raise _refused(parts[index], hint=True)
+                index += 1
+            continue
+        if not last and any(known.startswith(path + ".") for known in expandable):
+            prefix, index = path + ".", index + 1
+            continue
+        raise _refused(segment)
 
 
 def _refused(segment: str, *, hint: bool = False) -> errors.StripeError:
@@ -260,5 +357,11 @@ def expand(store: Store, payload: dict[str, Any], paths: list[str]) -> dict[str,
                 param="expand",
                 replayable=False,
             )
+        if payload.get("object") == "list":
+            if parts[0] != "data":
+                raise _refused(parts[0], hint=True)
+            check_path(_listed_kind(payload.get("url", "")), parts[1:])
+        else:
+            check_path(payload.get("object"), parts)
         _expand_in(store, payload, parts, payload.get("object", ""), "")
     return payload

@@ -275,8 +275,7 @@ class Array(Spec):
     def check_value(self, value: Any, name: str) -> None:
         if isinstance(value, dict) and not value:
             return
-        if isinstance(value, str) and isinstance(self.item, String | Enum):
-            value = [value]  # "expand=customer" is one entry, as Stripe reads it
+        # A lone value (`expand=customer`) is not an array: Stripe answers "Invalid array".
         if not isinstance(value, list):
             raise errors.invalid_param(
                 f"Invalid array: {name}", param=name, code="parameter_invalid_array"

@@ -160,3 +160,46 @@ def declared_fields(cls: type) -> dict[str, Any]:
                 continue
             found[name] = _evaluate(annotation, klass.__module__)
     return found
+
+
+def _items(annotation: Any) -> list[Any]:
+    """The alternatives of a field, or of its list's items."""
+    found: list[Any] = []
+    for member in members(annotation):
+        if get_origin(member) is list:
+            found.extend(members(get_args(member)[0]))
+        else:
+            found.append(member)
+    return found
+
+
+def _expands(annotation: Any) -> bool:
+    """`ExpandableField[X]` is `str | X`: an id or the object it names."""
+    found = _items(annotation)
+    return str in found and any(hasattr(member, "OBJECT_NAME") for member in found)
+
+
+def _nested_classes(annotation: Any) -> list[type]:
+    found = _items(annotation)
+    return [
+        member
+        for member in found
+        if isinstance(member, type)
+        and issubclass(member, stripe.StripeObject)
+        and not hasattr(member, "OBJECT_NAME")
+        and member.__module__.startswith("stripe")
+        and "." in member.__qualname__
+    ]
+
+
+@functools.cache
+def expandable_paths(cls: type, depth: int = 0) -> frozenset[str]:
+    """The dotted paths, inside objects of ``cls``, of the properties that can be expanded."""
+    found: set[str] = set()
+    for name, annotation in declared_fields(cls).items():
+        if _expands(annotation):
+            found.add(name)
+        if depth < 4:
+            for nested in _nested_classes(annotation):
+                found.update(f"{name}.{path}" for path in expandable_paths(nested, depth + 1))
+    return frozenset(found)

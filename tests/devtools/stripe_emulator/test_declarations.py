@@ -1,4 +1,4 @@
-"""Every endpoint's declaration of what it accepts, checked against stripe-python's own types.
+"""What the emulator accepts and expands, checked against stripe-python's own types.
 
 The emulator refuses what its declarations do not list, so a declaration must never list
 what Stripe does not take: each declared parameter must exist in the pinned stripe-python's
@@ -16,9 +16,9 @@ from typing import Any, get_args, get_origin
 
 import pytest
 
-from devtools.stripe_emulator import schema
+from devtools.stripe_emulator import expansion, schema
 from devtools.stripe_emulator.resources import api_routes
-from tests.devtools.stripe_emulator import stripe_types
+from tests.devtools.stripe_emulator import shapes, stripe_types
 
 ROUTES = api_routes().routes()
 
@@ -162,3 +162,25 @@ def test_the_comparison_catches_wrong_types_values_and_requirements():
         "payment[bogus]: not a parameter of InvoicePaymentListParamsPayment",
         "payment[type]: required by InvoicePaymentListParamsPayment, optional here",
     ]
+
+
+@pytest.mark.parametrize("kind", sorted(expansion.EXPANDABLE))
+def test_what_the_emulator_expands_stripe_python_declares_expandable(kind):
+    declared = stripe_types.expandable_paths(shapes.class_for({"object": kind}))
+
+    assert expansion.EXPANDABLE[kind] <= declared
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    sorted({(kind, field) for kind, fields in expansion.EMBEDDED.items() for field in fields}),
+)
+def test_what_the_emulator_walks_through_is_an_embedded_object_in_stripe_python(kind, field):
+    embedded, is_list = expansion.EMBEDDED[kind][field]
+    annotation = stripe_types.declared_fields(shapes.class_for({"object": kind}))[field]
+    classes = stripe_types.members(annotation)
+    if is_list:
+        (listed,) = typing.get_args(classes[0])
+        classes = stripe_types.members(listed)
+
+    assert shapes.class_for({"object": embedded}) in classes

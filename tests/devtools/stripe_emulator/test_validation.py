@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+
 import pytest
 import stripe
 
@@ -393,3 +397,31 @@ def test_authorizing_without_capture_is_not_emulated_and_says_so(client, make_cu
     )
 
     assert error.param == "capture_method"
+
+
+def test_a_lone_value_where_an_array_belongs_is_refused(emulator):
+    request = urllib.request.Request(
+        f"{emulator.url}/v1/customers?expand=data.default_source",
+        headers={"Authorization": "Bearer sk_test_emulator"},
+    )
+
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request)
+
+    body = json.loads(raised.value.read())["error"]
+    assert raised.value.code == 400
+    assert (body["code"], body["param"]) == ("parameter_invalid_array", "expand")
+
+
+def test_a_path_is_checked_even_where_there_is_nothing_to_expand(client, make_customer):
+    customer = make_customer(card=None)
+
+    on_empty_list = _refused(client.v1.charges.list, {"expand": ["data.bogus"]})
+    through_a_null = _refused(
+        client.v1.customers.retrieve,
+        customer.id,
+        {"expand": ["invoice_settings.default_payment_method.bogus"]},
+    )
+
+    assert on_empty_list.user_message == "This property cannot be expanded (bogus)."
+    assert through_a_null.user_message == "This property cannot be expanded (bogus)."
