@@ -178,6 +178,8 @@ def make_invoice(
             amount_remaining=0 if paid else amount,
             period_start=now - dt.timedelta(days=30),
             period_end=now,
+            service_period_start=now - dt.timedelta(days=30),
+            service_period_end=now,
             created=now - dt.timedelta(days=30),
         )
 

@@ -38,6 +38,12 @@ class InvoiceQuerySet(models.QuerySet):
 
 
 class Invoice(StripeMirrored):
+    """A Stripe invoice. What it bills for is its service period, which spans its lines' periods
+    (none for an invoice without lines). Stripe's own `period_start`/`period_end` are kept as
+    Stripe defines them: the window in which pending invoice items were gathered, which for a
+    renewal is the period that just ended, not the one it bills; screens show the service
+    period."""
+
     stripe_invoice_id = models.CharField(max_length=255)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
     subscription = models.ForeignKey(
@@ -51,8 +57,14 @@ class Invoice(StripeMirrored):
     amount_due = models.BigIntegerField()
     amount_paid = models.BigIntegerField(default=0)
     amount_remaining = models.BigIntegerField()
-    period_start = models.DateTimeField()
-    period_end = models.DateTimeField()
+    period_start = models.DateTimeField(help_text="Stripe's window of pending items: start.")
+    period_end = models.DateTimeField(help_text="Stripe's window of pending items: end.")
+    service_period_start = models.DateTimeField(
+        null=True, blank=True, help_text="The earliest start of its lines' periods."
+    )
+    service_period_end = models.DateTimeField(
+        null=True, blank=True, help_text="The latest end of its lines' periods."
+    )
     due_date = models.DateTimeField(null=True, blank=True)
     hosted_invoice_url = models.URLField(max_length=2000, blank=True)
     created = models.DateTimeField()
@@ -83,11 +95,24 @@ class Invoice(StripeMirrored):
                 condition=Q(period_end__gte=F("period_start")),
                 name="invoice_period_ends_after_start",
             ),
+            models.CheckConstraint(
+                condition=Q(service_period_start__isnull=True, service_period_end__isnull=True)
+                | Q(service_period_end__gte=F("service_period_start")),
+                name="invoice_service_period_ends_after_start",
+            ),
         ]
         indexes = [models.Index(fields=["customer", "-created"], name="invoice_customer_created")]
 
     def __str__(self) -> str:
         return self.number or self.stripe_invoice_id
+
+
+def balance_transaction_constraint(model: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(stripe_balance_transaction_id="")
+        | Q(stripe_balance_transaction_id__startswith="txn_"),
+        name=f"{model}_stripe_balance_transaction_id_prefix",
+    )
 
 
 class PaymentStatus(models.TextChoices):
@@ -157,6 +182,12 @@ class Payment(StripeMirrored):
     card_last4 = models.CharField(max_length=4, blank=True)
     failure_code = models.CharField(max_length=60, blank=True)
     failure_message = models.TextField(blank=True)
+    stripe_balance_transaction_id = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="What the charge added to the Stripe balance (none if it failed); payouts "
+        "are reconciled by it.",
+    )
     created = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -173,6 +204,7 @@ class Payment(StripeMirrored):
                 | Q(stripe_payment_intent_id__startswith="pi_"),
                 name="payment_stripe_payment_intent_id_prefix",
             ),
+            balance_transaction_constraint("payment"),
             currency_constraint("payment"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
@@ -234,6 +266,12 @@ class Refund(AppendOnlyModel):
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversal"
     )
+    stripe_balance_transaction_id = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="What the refund took out of the Stripe balance (on a reversal row: what its "
+        "failure gave back).",
+    )
     action = models.ForeignKey(
         "billing.Action", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -250,6 +288,7 @@ class Refund(AppendOnlyModel):
             *stripe_id_constraints(
                 "refund", "stripe_refund_id", "re_", unique_condition=Q(reverses__isnull=True)
             ),
+            balance_transaction_constraint("refund"),
             currency_constraint("refund"),
             models.CheckConstraint(
                 condition=Q(reverses__isnull=True, amount__gt=0)

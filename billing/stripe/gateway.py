@@ -178,6 +178,22 @@ def _list(service: Service, params: dict[str, Any] | None = None) -> Iterator[di
         query["starting_after"] = page["data"][-1]["id"]
 
 
+def _with_all_lines(invoice: dict[str, Any]) -> dict[str, Any]:
+    """The invoice with every line: Stripe embeds the first ten and says `has_more`."""
+    lines = invoice.get("lines") or {}
+    if not lines.get("has_more"):
+        return invoice
+    found = list(lines.get("data") or [])
+    query: dict[str, Any] = {"limit": PAGE_SIZE}
+    while True:
+        if found:
+            query["starting_after"] = found[-1]["id"]
+        page = _call(client().v1.invoices.line_items.list, invoice["id"], params=query)
+        found.extend(page["data"])
+        if not page["has_more"] or not page["data"]:
+            return {**invoice, "lines": {**lines, "data": found, "has_more": False}}
+
+
 def list_page(resource: str, *, starting_after: str = "", limit: int = PAGE_SIZE) -> ListPage:
     """One page of a top-level list (for the resumable backfill)."""
     service: Any = {
@@ -196,7 +212,10 @@ def list_page(resource: str, *, starting_after: str = "", limit: int = PAGE_SIZE
     if starting_after:
         query["starting_after"] = starting_after
     page = _call(service.list, params=query)
-    return ListPage(items=page["data"], has_more=page["has_more"])
+    items = page["data"]
+    if resource == "invoices":
+        items = [_with_all_lines(item) for item in items]
+    return ListPage(items=items, has_more=page["has_more"])
 
 
 @dataclass(frozen=True)
@@ -390,6 +409,10 @@ def _first_discount(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 @dataclass(frozen=True)
 class InvoiceData:
+    """An invoice. Its service period is its lines' (`lines.data[].period`); Stripe's own
+    `period_start`/`period_end` are the window in which pending invoice items were gathered,
+    which for a renewal is the period that just ended, not the one it bills."""
+
     id: str
     customer: str
     subscription: str
@@ -403,6 +426,8 @@ class InvoiceData:
     amount_remaining: int
     period_start: dt.datetime
     period_end: dt.datetime
+    service_period_start: dt.datetime | None
+    service_period_end: dt.datetime | None
     due_date: dt.datetime | None
     hosted_invoice_url: str
     created: dt.datetime
@@ -412,8 +437,12 @@ class InvoiceData:
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> InvoiceData:
+        """`data` with all its lines (see `_with_all_lines`): the service period spans them."""
         parent = data.get("parent") or {}
         transitions = data.get("status_transitions") or {}
+        periods = [line.get("period") or {} for line in (data.get("lines") or {}).get("data") or []]
+        starts = [period["start"] for period in periods if period.get("start") is not None]
+        ends = [period["end"] for period in periods if period.get("end") is not None]
         return cls(
             id=data["id"],
             customer=id_of(data["customer"]),
@@ -428,6 +457,8 @@ class InvoiceData:
             amount_remaining=data.get("amount_remaining") or 0,
             period_start=_time(data["period_start"]),  # type: ignore[arg-type]
             period_end=_time(data["period_end"]),  # type: ignore[arg-type]
+            service_period_start=_time(min(starts)) if starts else None,
+            service_period_end=_time(max(ends)) if ends else None,
             due_date=_time(data.get("due_date")),
             hosted_invoice_url=data.get("hosted_invoice_url") or "",
             created=_time(data["created"]),  # type: ignore[arg-type]
@@ -450,6 +481,9 @@ class ChargeData:
     card_last4: str
     failure_code: str
     failure_message: str
+    # The `txn_` that moved the money into the Stripe balance (none for a failed charge):
+    # finance reconciles payouts by it.
+    balance_transaction: str
     created: dt.datetime
 
     @classmethod
@@ -467,6 +501,7 @@ class ChargeData:
             card_last4=card.get("last4") or "",
             failure_code=data.get("failure_code") or "",
             failure_message=data.get("failure_message") or "",
+            balance_transaction=id_of(data.get("balance_transaction")),
             created=_time(data["created"]),  # type: ignore[arg-type]
         )
 
@@ -480,6 +515,10 @@ class RefundData:
     currency: str
     status: str
     reason: str
+    # The `txn_` taking the refund out of the balance, and, if the refund failed later, the
+    # one giving it back.
+    balance_transaction: str
+    failure_balance_transaction: str
     created: dt.datetime
     metadata: dict[str, str]
 
@@ -493,6 +532,8 @@ class RefundData:
             currency=data["currency"],
             status=data["status"],
             reason=data.get("reason") or "",
+            balance_transaction=id_of(data.get("balance_transaction")),
+            failure_balance_transaction=id_of(data.get("failure_balance_transaction")),
             created=_time(data["created"]),  # type: ignore[arg-type]
             metadata=dict(data.get("metadata") or {}),
         )
@@ -666,7 +707,7 @@ def retrieve_subscription(subscription_id: str) -> SubscriptionData:
 
 
 def retrieve_invoice(invoice_id: str) -> InvoiceData:
-    return InvoiceData.parse(_call(client().v1.invoices.retrieve, invoice_id))
+    return InvoiceData.parse(_with_all_lines(_call(client().v1.invoices.retrieve, invoice_id)))
 
 
 def retrieve_charge(charge_id: str) -> ChargeData:
@@ -695,7 +736,8 @@ def list_subscriptions(customer_id: str) -> list[SubscriptionData]:
 
 def list_invoices(customer_id: str) -> list[InvoiceData]:
     return [
-        InvoiceData.parse(row) for row in _list(client().v1.invoices, {"customer": customer_id})
+        InvoiceData.parse(_with_all_lines(row))
+        for row in _list(client().v1.invoices, {"customer": customer_id})
     ]
 
 
@@ -847,7 +889,9 @@ def invoice_action(*, invoice_id: str, action: str, idempotency_key: str) -> Inv
         "void": service.void_invoice,
         "mark_uncollectible": service.mark_uncollectible,
     }[action]
-    return InvoiceData.parse(_post(method, invoice_id, params={}, idempotency_key=idempotency_key))
+    return InvoiceData.parse(
+        _with_all_lines(_post(method, invoice_id, params={}, idempotency_key=idempotency_key))
+    )
 
 
 def create_coupon(*, params: dict[str, Any], idempotency_key: str) -> str:

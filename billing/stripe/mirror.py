@@ -344,6 +344,8 @@ def invoice_values(invoice: gateway.InvoiceData) -> dict[str, Any]:
         "amount_remaining": invoice.amount_remaining,
         "period_start": invoice.period_start,
         "period_end": max(invoice.period_end, invoice.period_start),
+        "service_period_start": invoice.service_period_start,
+        "service_period_end": invoice.service_period_end,
         "due_date": invoice.due_date,
         "hosted_invoice_url": invoice.hosted_invoice_url,
         "created": invoice.created,
@@ -376,6 +378,7 @@ def payment_values(charge: gateway.ChargeData) -> dict[str, Any]:
         "card_last4": charge.card_last4,
         "failure_code": charge.failure_code,
         "failure_message": charge.failure_message,
+        "stripe_balance_transaction_id": charge.balance_transaction,
         "created": charge.created,
     }
 
@@ -412,6 +415,7 @@ def _apply_refund(refund: gateway.RefundData) -> Confirmation | None:
             currency=refund.currency,
             status=SETTLED,
             reason=refund.reason,
+            stripe_balance_transaction_id=refund.balance_transaction,
             action_id=_known_action(refund.metadata),
             created=refund.created,
         )
@@ -424,6 +428,8 @@ def _apply_refund(refund: gateway.RefundData) -> Confirmation | None:
             currency=refund.currency,
             status=refund.status,
             reason=refund.reason,
+            # The money came back to the balance in the refund's failure transaction.
+            stripe_balance_transaction_id=refund.failure_balance_transaction,
             reverses=recorded,
             created=timezone.now(),
         )

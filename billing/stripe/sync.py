@@ -208,8 +208,23 @@ SUBSCRIPTION_FIELDS = [
     "pause_behavior",
     "discount_coupon_id",
 ]
-INVOICE_FIELDS = ["number", "status", "total", "amount_due", "amount_paid", "amount_remaining"]
-PAYMENT_FIELDS = ["status", "amount", "amount_refunded", "currency"]
+INVOICE_FIELDS = [
+    "number",
+    "status",
+    "total",
+    "amount_due",
+    "amount_paid",
+    "amount_remaining",
+    "service_period_start",
+    "service_period_end",
+]
+PAYMENT_FIELDS = [
+    "status",
+    "amount",
+    "amount_refunded",
+    "currency",
+    "stripe_balance_transaction_id",
+]
 
 
 def _show(value: Any) -> str:
@@ -381,9 +396,27 @@ def _compare_refunds(charges: list[gateway.ChargeData], scope: dict, found: list
         .values_list("stripe_refund_id", "total")
     )
     recorded = {rid for rid, total in net.items() if total}
+    # The balance transaction each settled refund row names. Rows written before the ledger
+    # kept it have none, and an insert-only row cannot be amended: those are not compared.
+    transactions = dict(
+        ours.filter(reverses__isnull=True)
+        .exclude(stripe_balance_transaction_id="")
+        .values_list("stripe_refund_id", "stripe_balance_transaction_id")
+    )
     _match("refund", settled, recorded, found)
     for refund_id, refund in settled.items():
         if refund_id in recorded and net[refund_id] != refund.amount:
             found.append(
                 Difference("refund", refund_id, "amount", str(net[refund_id]), str(refund.amount))
+            )
+        ours_transaction = transactions.get(refund_id)
+        if ours_transaction is not None and ours_transaction != refund.balance_transaction:
+            found.append(
+                Difference(
+                    "refund",
+                    refund_id,
+                    "balance_transaction",
+                    ours_transaction,
+                    refund.balance_transaction or MISSING,
+                )
             )

@@ -15,15 +15,22 @@ It follows Stripe's documented behaviour for API version ``2026-10-28.endive`` (
 pinned by stripe-python 16.1.0) for what the billing admin uses: customers and balance
 transactions, products, prices, coupons, test cards, subscriptions (trials, proration, discounts,
 pause collection, cancellation), invoices (finalize, pay, void, uncollectible, previews),
-payment intents, charges, refunds, credit notes, events and signed webhooks, plus idempotency
-keys and injected faults. It imports neither Django nor ``stripe``; only the standard library.
+payment intents, charges and their balance transactions, refunds, credit notes, events and
+signed webhooks, plus idempotency keys and injected faults. It is at least as strict as Stripe:
+every endpoint accepts only the parameters it declares (:mod:`.schema`, checked in the tests
+against stripe-python's own request types), so a parameter Stripe does not know, a missing
+required one, an unsupported currency, an amount over eight digits or metadata over Stripe's
+limits is refused with Stripe's error, as are idempotency keys over 255 characters and
+``expand[]`` of what cannot be expanded. It imports neither Django nor ``stripe``; only the
+standard library.
 
 Its state lives in memory; ``handle.save(path)`` writes all of it to a file and
 ``start_emulator(state_path=path)`` (or ``handle.load(path)``) brings it back, so a restart
 keeps the account (see :mod:`.persistence`).
 
-Module map: :mod:`.server` (HTTP), :mod:`.app` (one request end to end), :mod:`.encoding` and
-:mod:`.params` (wire format), :mod:`.routing`, :mod:`.errors`, :mod:`.store` and :mod:`.ids`
+Module map: :mod:`.server` (HTTP), :mod:`.app` (one request end to end), :mod:`.encoding`,
+:mod:`.schema` (what each endpoint accepts) and :mod:`.params` (reading it), :mod:`.currencies`,
+:mod:`.routing`, :mod:`.errors`, :mod:`.store` and :mod:`.ids`
 (state), :mod:`.clock`, :mod:`.lifecycle` (what the clock drives), :mod:`.billing_math` and
 :mod:`.periods` (money and calendar), :mod:`.events`, :mod:`.webhooks`, :mod:`.idempotency`,
 :mod:`.faults`, :mod:`.expansion`, :mod:`.listing`, :mod:`.control` (the ``/_emulator`` API),

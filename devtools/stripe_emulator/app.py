@@ -2,8 +2,10 @@
 
 The order mirrors Stripe's: authenticate (401 without an ``sk_test_`` key), then injected faults
 (which may answer before anything runs), then routing (404 for an unknown URL), then the
-``Idempotency-Key`` check (replay, 400 mismatch, 409 in use), then the handler under the store
-lock, then ``expand[]``. Every answer has a ``Request-Id: req_...`` header.
+``Idempotency-Key`` check (a key over 255 characters is refused; replay, 400 mismatch, 409 in
+use), then the parameters against the route's declaration (see :mod:`.schema`), then the
+handler under the store lock, then ``expand[]``. Every answer has a ``Request-Id: req_...``
+header.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from .faults import FaultPlan
 from .idempotency import IdempotencyCache, SavedResponse
 from .params import Params
 from .resources import api_routes
+from .routing import Route
 from .store import Store
 from .webhooks import WebhookDispatcher
 
 CONTROL_PREFIX = "/_emulator"
+MAX_IDEMPOTENCY_KEY = 255
 
 
 @dataclass
@@ -127,8 +131,10 @@ class Emulator:
         resolved = self.router.resolve(method, path)
         if resolved is None:
             raise errors.unrecognized_url(method, path)
-        handler, args = resolved
+        route, args = resolved
         key = headers.get("idempotency-key") if method == "POST" else None
+        if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise errors.idempotency_key_length(key)
         if key:
             saved = self.idempotency.begin(api_key, key, method, path, data)
             if saved is not None:
@@ -137,7 +143,7 @@ class Emulator:
                 return self._disposed(Response(saved.status, saved.body, replay_headers), fault)
         if fault is not None and fault.fault == "delay":
             time.sleep(fault.seconds)
-        response, replayable = self._execute(handler, args, data, request_id, key, headers)
+        response, replayable = self._execute(route, args, data, request_id, key, headers)
         if key:
             self.idempotency.finish(
                 api_key,
@@ -150,7 +156,7 @@ class Emulator:
 
     def _execute(
         self,
-        handler: Any,
+        route: Route,
         args: dict[str, str],
         data: dict[str, Any],
         request_id: str,
@@ -161,7 +167,8 @@ class Emulator:
         with self.store.lock:
             token = current_request.set((request_id, key))
             try:
-                result = handler(self.ctx, params, **args)
+                route.declaration.validate(data)
+                result = route.handler(self.ctx, params, **args)
                 expansion.expand(self.store, result, params.expand())
             except errors.StripeError as error:
                 return self._error(error, request_id, headers, key), error.replayable

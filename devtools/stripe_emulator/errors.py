@@ -148,6 +148,16 @@ def idempotency_mismatch(key: str) -> StripeError:
     )
 
 
+def idempotency_key_length(key: str) -> StripeError:
+    return StripeError(
+        400,
+        f"Idempotent key length is {len(key)}, which is outside accepted lengths. Idempotent "
+        "Keys must be 1-255 characters long. If you're looking for a decent generator, try "
+        "using a UUID defined by IETF RFC 4122.",
+        replayable=False,
+    )
+
+
 def idempotency_in_use(key: str) -> StripeError:
     return StripeError(
         409,

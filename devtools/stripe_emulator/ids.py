@@ -30,6 +30,7 @@ PREFIX_KIND: dict[str, str] = {
     "cn": "credit_note",
     "cnli": "credit_note_line_item",
     "evt": "event",
+    "txn": "balance_transaction",
 }
 
 KIND_PREFIX: dict[str, str] = {kind: prefix for prefix, kind in PREFIX_KIND.items()}

@@ -1,9 +1,11 @@
 """Typed reading of request parameters, with Stripe's validation errors.
 
-Decoded form values are strings (or nested dicts and lists of strings). Handlers read them
-through :class:`Params`, which converts and validates with the messages and codes Stripe uses:
-``parameter_missing``, ``parameter_invalid_integer``, ``parameter_invalid_empty`` and
-``parameter_unknown``. Names in errors use Stripe's bracket notation (``items[0][price]``).
+Decoded form values are strings (or nested dicts and lists of strings). What may reach a handler
+is decided first by the endpoint's declaration (:mod:`.schema`: unknown, missing and malformed
+parameters are refused there); handlers then read values through :class:`Params`, which
+converts them, with the messages and codes Stripe uses (``parameter_missing``,
+``parameter_invalid_integer``, ``parameter_invalid_empty``) for the rules a declaration cannot
+state. Names in errors use Stripe's bracket notation (``items[0][price]``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import errors
+from . import errors, schema
 
 # The accessor methods are named after the types they return (str, int, list...), which
 # shadows those names inside the class; annotations use these aliases.
@@ -36,13 +38,6 @@ class Params:
 
     def raw(self, key: Text) -> Any:
         return self.data.get(key)
-
-    def reject_unknown(self, allowed: Iterable[Text]) -> None:
-        """400 ``parameter_unknown`` for a key this endpoint does not take."""
-        allowed_set = set(allowed) | {"expand"}
-        for key in self.data:
-            if key not in allowed_set:
-                raise errors.unknown_param(self.name(key))
 
     def str(
         self, key: Text, *, required: Boolean = False, choices: Iterable[Text] | None = None
@@ -210,4 +205,7 @@ def apply_metadata(target: dict[str, Any], params: Params) -> None:
             metadata.pop(key, None)
         else:
             metadata[key] = item
+    # The request's own keys were checked against Stripe's limits; merged with what the object
+    # already holds, the total may still be over.
+    schema.check_metadata_size(len(metadata))
     target["metadata"] = metadata

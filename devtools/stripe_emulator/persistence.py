@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .app import Emulator
 
 FORMAT = "billing-stripe-emulator-state"
-VERSION = 1
+VERSION = 2  # 2: balance transactions, invoice periods as Stripe defines them
 
 
 class StateFileError(ValueError):

@@ -39,6 +39,7 @@ NOUNS: dict[str, str] = {
     "refund": "refund",
     "credit_note": "credit note",
     "event": "event",
+    "balance_transaction": "balance transaction",
 }
 
 

@@ -1,7 +1,8 @@
 import pytest
 
 from accounts.audit import audited
-from billing.models import BalanceTransaction
+from billing import actions
+from billing.models import BalanceTransaction, Invoice, Refund
 from billing.stripe import gateway
 from devtools import stripe_client
 from tests import stripe_scenarios as scenario
@@ -83,3 +84,29 @@ def test_resync_when_stripe_does_not_answer_says_so(
 
     assert response.status_code == 200
     assert "Stripe did not answer" in response.content.decode()
+
+
+def test_the_customer_page_shows_what_invoices_bill_for_and_the_balance_transactions(
+    client, finance_user, mirrored
+):
+    refund = actions.request_refund(
+        actor=finance_user,
+        payment=mirrored.payment,
+        amount=1000,
+        reason="duplicate",
+        ticket="ZD-48213",
+        note="",
+    )
+    invoice = Invoice.objects.get(customer=mirrored.customer)
+    mirrored.payment.refresh_from_db()
+    ledger = Refund.objects.get(stripe_refund_id=refund.stripe_object_id)
+    client.force_login(finance_user)
+
+    html = client.get(f"/customers/{mirrored.customer.pk}/").content.decode()
+
+    service = f"{invoice.service_period_start:%Y-%m-%d} → {invoice.service_period_end:%Y-%m-%d}"
+    assert "<th>Service period</th>" in html
+    assert service in html
+    assert mirrored.payment.stripe_balance_transaction_id in html
+    assert ledger.stripe_balance_transaction_id.startswith("txn_")
+    assert ledger.stripe_balance_transaction_id in html

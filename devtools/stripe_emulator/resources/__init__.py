@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..routing import Router
 from . import (
+    balance_transactions,
     catalog,
     credit_notes,
     customers,
@@ -23,6 +24,7 @@ _MODULES = (
     catalog,
     payments,
     refunds,
+    balance_transactions,
     invoices,
     invoice_items,
     invoice_preview,

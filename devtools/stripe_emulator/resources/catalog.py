@@ -17,11 +17,36 @@ from ..context import Context
 from ..listing import filter_created, page
 from ..params import Params, apply_metadata
 from ..routing import Router
+from ..schema import (
+    Amount,
+    Array,
+    Boolean,
+    Currency,
+    DecimalText,
+    Enum,
+    Hash,
+    Integer,
+    Metadata,
+    String,
+    Timestamp,
+    accepts,
+    listing,
+)
 from ..store import render
 
 routes = Router()
 
 INTERVALS = ("day", "week", "month", "year")
+TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
+
+_PRODUCT_DATA: dict[str, Any] = {
+    "active": Boolean(),
+    "id": String(),
+    "metadata": Metadata(),
+    "name": String(required=True),
+    "statement_descriptor": String(max_length=22),
+    "unit_label": String(max_length=12),
+}
 
 
 # Products ------------------------------------------------------------------------------------
@@ -41,6 +66,7 @@ def _new_product(ctx: Context, params: Params, *, object_id: str | None = None) 
             "shippable": None,
             "statement_descriptor": params.str("statement_descriptor"),
             "tax_code": None,
+            "tax_details": None,
             "type": "service",
             "unit_label": params.str("unit_label"),
             "updated": ctx.now(),
@@ -53,7 +79,16 @@ def _new_product(ctx: Context, params: Params, *, object_id: str | None = None) 
     return product
 
 
-@routes.post("/v1/products")
+@routes.post(
+    "/v1/products",
+    accepts(
+        "ProductCreateParams",
+        **_PRODUCT_DATA,
+        description=String(max_length=40000),
+        images=Array(String()),
+        url=String(),
+    ),
+)
 def create_product(ctx: Context, params: Params) -> dict[str, Any]:
     object_id = params.str("id")
     if object_id and ctx.store.get("product", object_id):
@@ -63,12 +98,25 @@ def create_product(ctx: Context, params: Params) -> dict[str, Any]:
     return render(_new_product(ctx, params, object_id=object_id))
 
 
-@routes.get("/v1/products/{product}")
+@routes.get("/v1/products/{product}", accepts("ProductRetrieveParams"))
 def retrieve_product(ctx: Context, params: Params, product: str) -> dict[str, Any]:
     return render(ctx.store.require("product", product))
 
 
-@routes.post("/v1/products/{product}")
+@routes.post(
+    "/v1/products/{product}",
+    accepts(
+        "ProductUpdateParams",
+        active=Boolean(),
+        default_price=String(),
+        description=String(max_length=40000, unset=True),
+        metadata=Metadata(unset=True),
+        name=String(),
+        statement_descriptor=String(max_length=22),
+        unit_label=String(max_length=12, unset=True),
+        url=String(unset=True),
+    ),
+)
 def update_product(ctx: Context, params: Params, product: str) -> dict[str, Any]:
     found = ctx.store.require("product", product)
     with ctx.events.updating(found, "product.updated"):
@@ -87,7 +135,7 @@ def update_product(ctx: Context, params: Params, product: str) -> dict[str, Any]
     return render(found)
 
 
-@routes.delete("/v1/products/{product}")
+@routes.delete("/v1/products/{product}", accepts("ProductDeleteParams", expand=False))
 def delete_product(ctx: Context, params: Params, product: str) -> dict[str, Any]:
     found = ctx.store.require("product", product)
     if any(price["product"] == product for price in ctx.store.all("price")):
@@ -98,7 +146,7 @@ def delete_product(ctx: Context, params: Params, product: str) -> dict[str, Any]
     return ctx.store.delete(found)
 
 
-@routes.get("/v1/products")
+@routes.get("/v1/products", listing("ProductListParams", active=Boolean(), ids=Array(String())))
 def list_products(ctx: Context, params: Params) -> dict[str, Any]:
     products = filter_created(ctx.store.all("product"), params)
     if "active" in params:
@@ -127,7 +175,28 @@ def _take_lookup_key(ctx: Context, price: dict[str, Any], key: str | None, trans
     price["lookup_key"] = key or None
 
 
-@routes.post("/v1/prices")
+@routes.post(
+    "/v1/prices",
+    accepts(
+        "PriceCreateParams",
+        active=Boolean(),
+        currency=Currency(required=True),
+        lookup_key=String(max_length=200),
+        metadata=Metadata(),
+        nickname=String(),
+        product=String(),
+        product_data=Hash(_PRODUCT_DATA),
+        recurring=Hash(
+            {
+                "interval": Enum(*INTERVALS, required=True),
+                "interval_count": Integer(minimum=1),
+            }
+        ),
+        tax_behavior=Enum(*TAX_BEHAVIORS),
+        transfer_lookup_key=Boolean(),
+        unit_amount=Amount(),
+    ),
+)
 def create_price(ctx: Context, params: Params) -> dict[str, Any]:
     currency = params.require_str("currency").lower()
     unit_amount = params.int("unit_amount", minimum=0)
@@ -176,17 +245,24 @@ def create_price(ctx: Context, params: Params) -> dict[str, Any]:
     return render(price)
 
 
-@routes.get("/v1/prices/{price}")
+@routes.get("/v1/prices/{price}", accepts("PriceRetrieveParams"))
 def retrieve_price(ctx: Context, params: Params, price: str) -> dict[str, Any]:
     return render(ctx.store.require("price", price))
 
 
-@routes.post("/v1/prices/{price}")
+@routes.post(
+    "/v1/prices/{price}",
+    accepts(
+        "PriceUpdateParams",
+        active=Boolean(),
+        lookup_key=String(max_length=200),
+        metadata=Metadata(unset=True),
+        nickname=String(),
+        transfer_lookup_key=Boolean(),
+    ),
+)
 def update_price(ctx: Context, params: Params, price: str) -> dict[str, Any]:
     found = ctx.store.require("price", price)
-    params.reject_unknown(
-        ("active", "nickname", "lookup_key", "transfer_lookup_key", "metadata", "tax_behavior")
-    )
     with ctx.events.updating(found, "price.updated"):
         if "active" in params:
             found["active"] = params.bool("active")
@@ -200,7 +276,18 @@ def update_price(ctx: Context, params: Params, price: str) -> dict[str, Any]:
     return render(found)
 
 
-@routes.get("/v1/prices")
+@routes.get(
+    "/v1/prices",
+    listing(
+        "PriceListParams",
+        active=Boolean(),
+        currency=Currency(),
+        lookup_keys=Array(String()),
+        product=String(),
+        recurring=Hash({"interval": Enum(*INTERVALS)}),
+        type=Enum("one_time", "recurring"),
+    ),
+)
 def list_prices(ctx: Context, params: Params) -> dict[str, Any]:
     prices = filter_created(ctx.store.all("price"), params)
     product = params.str("product")
@@ -254,7 +341,22 @@ def plan_from_price(price: dict[str, Any]) -> dict[str, Any]:
 # Coupons -------------------------------------------------------------------------------------
 
 
-@routes.post("/v1/coupons")
+@routes.post(
+    "/v1/coupons",
+    accepts(
+        "CouponCreateParams",
+        amount_off=Amount(minimum=1),
+        currency=Currency(),
+        duration=Enum("forever", "once", "repeating"),
+        duration_in_months=Integer(minimum=1),
+        id=String(),
+        max_redemptions=Integer(minimum=1),
+        metadata=Metadata(unset=True),
+        name=String(max_length=40),
+        percent_off=DecimalText(),
+        redeem_by=Timestamp(),
+    ),
+)
 def create_coupon(ctx: Context, params: Params) -> dict[str, Any]:
     percent_text = params.decimal_str("percent_off")
     amount_off = params.int("amount_off", minimum=1)
@@ -284,7 +386,6 @@ def create_coupon(ctx: Context, params: Params) -> dict[str, Any]:
         "coupon",
         {
             "amount_off": amount_off,
-            "applies_to": None,
             "currency": currency.lower() if currency else None,
             "duration": duration,
             "duration_in_months": months if duration == "repeating" else None,
@@ -303,15 +404,17 @@ def create_coupon(ctx: Context, params: Params) -> dict[str, Any]:
     return render(coupon)
 
 
-@routes.get("/v1/coupons/{coupon}")
+@routes.get("/v1/coupons/{coupon}", accepts("CouponRetrieveParams"))
 def retrieve_coupon(ctx: Context, params: Params, coupon: str) -> dict[str, Any]:
     return render(ctx.store.require("coupon", coupon))
 
 
-@routes.post("/v1/coupons/{coupon}")
+@routes.post(
+    "/v1/coupons/{coupon}",
+    accepts("CouponUpdateParams", metadata=Metadata(unset=True), name=String(max_length=40)),
+)
 def update_coupon(ctx: Context, params: Params, coupon: str) -> dict[str, Any]:
     found = ctx.store.require("coupon", coupon)
-    params.reject_unknown(("name", "metadata", "currency_options"))
     with ctx.events.updating(found, "coupon.updated"):
         if "name" in params:
             found["name"] = params.str("name") or None
@@ -319,7 +422,7 @@ def update_coupon(ctx: Context, params: Params, coupon: str) -> dict[str, Any]:
     return render(found)
 
 
-@routes.delete("/v1/coupons/{coupon}")
+@routes.delete("/v1/coupons/{coupon}", accepts("CouponDeleteParams", expand=False))
 def delete_coupon(ctx: Context, params: Params, coupon: str) -> dict[str, Any]:
     found = ctx.store.require("coupon", coupon)
     found["valid"] = False
@@ -327,7 +430,7 @@ def delete_coupon(ctx: Context, params: Params, coupon: str) -> dict[str, Any]:
     return ctx.store.delete(found)
 
 
-@routes.get("/v1/coupons")
+@routes.get("/v1/coupons", listing("CouponListParams"))
 def list_coupons(ctx: Context, params: Params) -> dict[str, Any]:
     return page(filter_created(ctx.store.all("coupon"), params), params, "/v1/coupons")
 

@@ -25,6 +25,18 @@ from ..events import previous_attributes
 from ..listing import filter_created, list_object, page
 from ..params import Params, apply_metadata
 from ..routing import Router
+from ..schema import (
+    Amount,
+    Array,
+    Enum,
+    Hash,
+    Integer,
+    Metadata,
+    String,
+    Timestamp,
+    accepts,
+    listing,
+)
 from ..store import render
 from . import customers, invoices, refunds
 
@@ -43,7 +55,7 @@ def _line(
     quantity: int | None,
     unit_amount: int | None,
 ) -> dict[str, Any]:
-    return {
+    line = {
         "id": ids.new_id("cnli"),
         "object": "credit_note_line_item",
         "amount": amount,
@@ -61,13 +73,16 @@ def _line(
         "unit_amount": unit_amount,
         "unit_amount_decimal": str(unit_amount) if unit_amount is not None else None,
     }
+    if invoice_line_item is None:
+        del line["invoice_line_item"]  # a custom line credits no invoice line
+    return line
 
 
 def _lines_from_params(invoice: dict[str, Any], entries: list[Params]) -> list[dict[str, Any]]:
     by_id = {line["id"]: line for line in invoice["lines"]["data"]}
     result = []
     for entry in entries:
-        kind = entry.require_str("type", choices=("invoice_line_item", "custom_line_item"))
+        kind = entry.require_str("type")
         quantity = entry.int("quantity", minimum=0)
         if kind == "invoice_line_item":
             line_id = entry.require_str("invoice_line_item")
@@ -111,7 +126,34 @@ def _lines_from_params(invoice: dict[str, Any], entries: list[Params]) -> list[d
     return result
 
 
-@routes.post("/v1/credit_notes")
+@routes.post(
+    "/v1/credit_notes",
+    accepts(
+        "CreditNoteCreateParams",
+        amount=Amount(minimum=1),
+        credit_amount=Amount(),
+        effective_at=Timestamp(),
+        invoice=String(required=True),
+        lines=Array(
+            Hash(
+                {
+                    "amount": Amount(),
+                    "description": String(),
+                    "invoice_line_item": String(),
+                    "quantity": Integer(minimum=0),
+                    "type": Enum("custom_line_item", "invoice_line_item", required=True),
+                    "unit_amount": Amount(),
+                }
+            )
+        ),
+        memo=String(),
+        metadata=Metadata(),
+        out_of_band_amount=Amount(),
+        reason=Enum(*REASONS),
+        refund_amount=Amount(),
+        refunds=Array(Hash({"amount_refunded": Amount(), "refund": String()})),
+    ),
+)
 def create(ctx: Context, params: Params) -> dict[str, Any]:
     invoice = ctx.store.require("invoice", params.require_str("invoice"), param="invoice")
     if invoice["status"] not in ("open", "paid"):
@@ -211,7 +253,7 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
     sequence = (
         sum(1 for note in ctx.store.all("credit_note") if note["invoice"] == invoice["id"]) + 1
     )
-    reason = params.str("reason", choices=REASONS)
+    reason = params.str("reason")
     note_id = ids.new_id("cn")
     for line in lines:
         line["id"] = ids.new_id("cnli")
@@ -293,23 +335,25 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
     return render(note)
 
 
-@routes.get("/v1/credit_notes/{credit_note}")
+@routes.get("/v1/credit_notes/{credit_note}", accepts("CreditNoteRetrieveParams"))
 def retrieve(ctx: Context, params: Params, credit_note: str) -> dict[str, Any]:
     return render(ctx.store.require("credit_note", credit_note, param="id"))
 
 
-@routes.post("/v1/credit_notes/{credit_note}")
+@routes.post(
+    "/v1/credit_notes/{credit_note}",
+    accepts("CreditNoteUpdateParams", memo=String(), metadata=Metadata()),
+)
 def update(ctx: Context, params: Params, credit_note: str) -> dict[str, Any]:
     note = ctx.store.require("credit_note", credit_note, param="id")
-    params.reject_unknown(("memo", "metadata"))
     with ctx.events.updating(note, "credit_note.updated"):
         if "memo" in params:
-            note["memo"] = params.str("memo") or None
+            note["memo"] = params.str("memo")
         apply_metadata(note, params)
     return render(note)
 
 
-@routes.post("/v1/credit_notes/{credit_note}/void")
+@routes.post("/v1/credit_notes/{credit_note}/void", accepts("CreditNoteVoidCreditNoteParams"))
 def void(ctx: Context, params: Params, credit_note: str) -> dict[str, Any]:
     note = ctx.store.require("credit_note", credit_note, param="id")
     if note["status"] != "issued":
@@ -347,13 +391,19 @@ def void(ctx: Context, params: Params, credit_note: str) -> dict[str, Any]:
     return render(note)
 
 
-@routes.get("/v1/credit_notes/{credit_note}/lines")
+@routes.get(
+    "/v1/credit_notes/{credit_note}/lines",
+    listing("CreditNoteLineItemListParams", created=False),
+)
 def lines(ctx: Context, params: Params, credit_note: str) -> dict[str, Any]:
     note = ctx.store.require("credit_note", credit_note, param="credit_note")
     return page(list(note["lines"]["data"]), params, f"/v1/credit_notes/{credit_note}/lines")
 
 
-@routes.get("/v1/credit_notes")
+@routes.get(
+    "/v1/credit_notes",
+    listing("CreditNoteListParams", customer=String(), invoice=String()),
+)
 def list_notes(ctx: Context, params: Params) -> dict[str, Any]:
     notes = filter_created(ctx.store.all("credit_note"), params)
     for key in ("customer", "invoice"):

@@ -19,10 +19,49 @@ from ..context import Context
 from ..listing import filter_created, page
 from ..params import Params, apply_metadata
 from ..routing import Router
+from ..schema import (
+    Amount,
+    Array,
+    Currency,
+    Enum,
+    Hash,
+    Metadata,
+    String,
+    accepts,
+    listing,
+)
 from ..store import render
 from . import payment_methods
 
 routes = Router()
+
+_ADDRESS = Hash(
+    {key: String() for key in ("city", "country", "line1", "line2", "postal_code", "state")},
+    unset=True,
+)
+
+
+def _customer_fields(*, create: bool) -> dict[str, Any]:
+    """What a customer create and update both take (``payment_method`` only on create)."""
+    fields: dict[str, Any] = {
+        "address": _ADDRESS,
+        "balance": Amount(minimum=None),
+        "description": String(),
+        "email": String(max_length=512),
+        "invoice_prefix": String(max_length=12),
+        "invoice_settings": Hash(
+            {"default_payment_method": String(), "footer": String()},
+        ),
+        "metadata": Metadata(unset=True),
+        "name": String(max_length=256),
+        "phone": String(max_length=20),
+        "preferred_locales": Array(String()),
+        "tax_exempt": Enum("exempt", "none", "reverse", unset=True),
+    }
+    if create:
+        fields["payment_method"] = String()
+    return fields
+
 
 _SIMPLE_FIELDS = ("email", "name", "description", "phone")
 
@@ -88,15 +127,14 @@ def _apply_invoice_settings(ctx: Context, customer: dict[str, Any], params: Para
                 ctx, value, customer, param="invoice_settings[default_payment_method]"
             )
             customer["invoice_settings"]["default_payment_method"] = pm["id"]
-    for key in ("footer",):
-        if key in settings:
-            customer["invoice_settings"][key] = settings.str(key) or None
+    if "footer" in settings:
+        customer["invoice_settings"]["footer"] = settings.str("footer")
 
 
 def _apply_fields(ctx: Context, customer: dict[str, Any], params: Params) -> None:
     for key in _SIMPLE_FIELDS:
         if key in params:
-            customer[key] = params.str(key) or None
+            customer[key] = params.str(key)
     if "address" in params:
         address = params.sub("address")
         customer["address"] = (
@@ -109,10 +147,12 @@ def _apply_fields(ctx: Context, customer: dict[str, Any], params: Params) -> Non
         )
     if "preferred_locales" in params:
         customer["preferred_locales"] = params.str_list("preferred_locales")
+    if "tax_exempt" in params:
+        customer["tax_exempt"] = params.str("tax_exempt") or "none"
     apply_metadata(customer, params)
 
 
-@routes.post("/v1/customers")
+@routes.post("/v1/customers", accepts("CustomerCreateParams", **_customer_fields(create=True)))
 def create(ctx: Context, params: Params) -> dict[str, Any]:
     balance = params.int("balance")
     customer = ctx.create(
@@ -120,7 +160,6 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
         {
             "address": None,
             "balance": 0,
-            "business_name": None,
             "currency": None,
             "customer_account": None,
             "default_source": None,
@@ -128,7 +167,7 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
             "description": None,
             "discount": None,
             "email": None,
-            "individual_name": None,
+            "invoice_credit_balance": {},
             "invoice_prefix": params.str("invoice_prefix") or ctx.store.next_invoice_prefix(),
             "invoice_settings": {
                 "custom_fields": None,
@@ -163,12 +202,12 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
     _apply_invoice_settings(ctx, customer, params)
     ctx.emit("customer.created", customer)
     if balance:
-        currency = params.str("currency") or "usd"
-        add_balance_transaction(ctx, customer, balance, currency=currency, type="initial")
+        # Stripe takes the account's default currency for a balance given at creation.
+        add_balance_transaction(ctx, customer, balance, currency="usd", type="initial")
     return render(customer)
 
 
-@routes.get("/v1/customers/{customer}")
+@routes.get("/v1/customers/{customer}", accepts("CustomerRetrieveParams"))
 def retrieve(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     found = ctx.store.get("customer", customer)
     if found is None:
@@ -179,7 +218,9 @@ def retrieve(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     return render(found)
 
 
-@routes.post("/v1/customers/{customer}")
+@routes.post(
+    "/v1/customers/{customer}", accepts("CustomerUpdateParams", **_customer_fields(create=False))
+)
 def update(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     found = ctx.store.require("customer", customer)
     balance = params.int("balance")
@@ -197,7 +238,7 @@ def update(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     return render(found)
 
 
-@routes.delete("/v1/customers/{customer}")
+@routes.delete("/v1/customers/{customer}", accepts("CustomerDeleteParams", expand=False))
 def delete(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     from . import subscriptions
 
@@ -209,7 +250,7 @@ def delete(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     return ctx.store.delete(found)
 
 
-@routes.get("/v1/customers")
+@routes.get("/v1/customers", listing("CustomerListParams", email=String(max_length=512)))
 def list_customers(ctx: Context, params: Params) -> dict[str, Any]:
     customers = filter_created(ctx.store.all("customer"), params)
     email = params.str("email")
@@ -221,7 +262,16 @@ def list_customers(ctx: Context, params: Params) -> dict[str, Any]:
 # Balance transactions -------------------------------------------------------------------------
 
 
-@routes.post("/v1/customers/{customer}/balance_transactions")
+@routes.post(
+    "/v1/customers/{customer}/balance_transactions",
+    accepts(
+        "CustomerBalanceTransactionCreateParams",
+        amount=Amount(minimum=None, required=True),
+        currency=Currency(required=True),
+        description=String(max_length=350),
+        metadata=Metadata(unset=True),
+    ),
+)
 def create_balance_transaction(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     found = ctx.store.require("customer", customer, param="customer")
     amount = params.require_int("amount")
@@ -255,26 +305,38 @@ def _transaction(ctx: Context, customer: str, transaction: str) -> dict[str, Any
     return found
 
 
-@routes.get("/v1/customers/{customer}/balance_transactions/{transaction}")
+@routes.get(
+    "/v1/customers/{customer}/balance_transactions/{transaction}",
+    accepts("CustomerBalanceTransactionRetrieveParams"),
+)
 def retrieve_balance_transaction(
     ctx: Context, params: Params, customer: str, transaction: str
 ) -> dict[str, Any]:
     return render(_transaction(ctx, customer, transaction))
 
 
-@routes.post("/v1/customers/{customer}/balance_transactions/{transaction}")
+@routes.post(
+    "/v1/customers/{customer}/balance_transactions/{transaction}",
+    accepts(
+        "CustomerBalanceTransactionUpdateParams",
+        description=String(max_length=350),
+        metadata=Metadata(unset=True),
+    ),
+)
 def update_balance_transaction(
     ctx: Context, params: Params, customer: str, transaction: str
 ) -> dict[str, Any]:
     found = _transaction(ctx, customer, transaction)
-    params.reject_unknown(("description", "metadata"))
     if "description" in params:
-        found["description"] = params.str("description") or None
+        found["description"] = params.str("description")
     apply_metadata(found, params)
     return render(found)
 
 
-@routes.get("/v1/customers/{customer}/balance_transactions")
+@routes.get(
+    "/v1/customers/{customer}/balance_transactions",
+    listing("CustomerBalanceTransactionListParams", invoice=String()),
+)
 def list_balance_transactions(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     ctx.store.require("customer", customer, param="customer")
     transactions = [

@@ -13,17 +13,18 @@ from ..context import Context
 from ..listing import filter_created, page
 from ..params import Params
 from ..routing import Router
+from ..schema import Array, String, accepts, listing
 from ..store import render
 
 routes = Router()
 
 
-@routes.get("/v1/events/{event}")
+@routes.get("/v1/events/{event}", accepts("EventRetrieveParams"))
 def retrieve(ctx: Context, params: Params, event: str) -> dict[str, Any]:
     return render(ctx.store.require("event", event))
 
 
-@routes.get("/v1/events")
+@routes.get("/v1/events", listing("EventListParams", type=String(), types=Array(String())))
 def list_events(ctx: Context, params: Params) -> dict[str, Any]:
     events = filter_created(ctx.store.all("event"), params)
     pattern = params.str("type")

@@ -16,6 +16,18 @@ from ..events import previous_attributes
 from ..listing import filter_created, page
 from ..params import Params, apply_metadata
 from ..routing import Router
+from ..schema import (
+    Amount,
+    Boolean,
+    Currency,
+    Hash,
+    Integer,
+    Metadata,
+    String,
+    Timestamp,
+    accepts,
+    listing,
+)
 from ..store import render
 from . import invoices
 
@@ -66,25 +78,44 @@ def new_item(
             "period": {"start": period[0], "end": period[1]},
             "pricing": pricing,
             "proration": proration,
-            "proration_details": {"credited_items": None} if proration else None,
             "quantity": quantity,
             "quantity_decimal": str(quantity),
             "tax_rates": [],
             "test_clock": None,
         },
     )
+    # Invoice items are dated by `date`, not `created`; prorations say what they credit.
+    del item["created"]
+    if proration:
+        item["proration_details"] = {"credited_items": None, "discount_amounts": []}
     ctx.emit("invoiceitem.created", item)
     return item
 
 
-@routes.post("/v1/invoiceitems")
+@routes.post(
+    "/v1/invoiceitems",
+    accepts(
+        "InvoiceItemCreateParams",
+        amount=Amount(minimum=None),
+        currency=Currency(),
+        customer=String(required=True),
+        description=String(),
+        discountable=Boolean(),
+        invoice=String(),
+        metadata=Metadata(unset=True),
+        period=Hash({"end": Timestamp(required=True), "start": Timestamp(required=True)}),
+        pricing=Hash({"price": String()}),
+        quantity=Integer(minimum=0),
+        subscription=String(),
+    ),
+)
 def create(ctx: Context, params: Params) -> dict[str, Any]:
     customer = ctx.store.require("customer", params.require_str("customer"), param="customer")
-    quantity = params.int("quantity", minimum=0)
+    quantity = params.int("quantity")
     if quantity is None:
         quantity = 1
     pricing = params.sub("pricing")
-    price_id = (pricing.str("price") if pricing else None) or params.str("price")
+    price_id = pricing.str("price") if pricing else None
     price = ctx.store.require("price", price_id, param="pricing[price]") if price_id else None
     if price is not None:
         amount = price["unit_amount"] * quantity
@@ -136,12 +167,20 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
     return render(item)
 
 
-@routes.get("/v1/invoiceitems/{invoiceitem}")
+@routes.get("/v1/invoiceitems/{invoiceitem}", accepts("InvoiceItemRetrieveParams"))
 def retrieve(ctx: Context, params: Params, invoiceitem: str) -> dict[str, Any]:
     return render(ctx.store.require("invoiceitem", invoiceitem, param="invoiceitem"))
 
 
-@routes.post("/v1/invoiceitems/{invoiceitem}")
+@routes.post(
+    "/v1/invoiceitems/{invoiceitem}",
+    accepts(
+        "InvoiceItemUpdateParams",
+        amount=Amount(minimum=None),
+        description=String(),
+        metadata=Metadata(unset=True),
+    ),
+)
 def update(ctx: Context, params: Params, invoiceitem: str) -> dict[str, Any]:
     item = ctx.store.require("invoiceitem", invoiceitem, param="invoiceitem")
     if item["invoice"] is not None and any(key != "metadata" for key in params.data):
@@ -153,12 +192,12 @@ def update(ctx: Context, params: Params, invoiceitem: str) -> dict[str, Any]:
         item["amount"] = params.require_int("amount")
         item["net_amount"] = item["amount"]
     if "description" in params:
-        item["description"] = params.str("description") or None
+        item["description"] = params.str("description")
     apply_metadata(item, params)
     return render(item)
 
 
-@routes.delete("/v1/invoiceitems/{invoiceitem}")
+@routes.delete("/v1/invoiceitems/{invoiceitem}", accepts("InvoiceItemDeleteParams", expand=False))
 def delete(ctx: Context, params: Params, invoiceitem: str) -> dict[str, Any]:
     item = ctx.store.require("invoiceitem", invoiceitem, param="invoiceitem")
     if item["invoice"] is not None:
@@ -180,7 +219,10 @@ def delete(ctx: Context, params: Params, invoiceitem: str) -> dict[str, Any]:
     return ctx.store.delete(item)
 
 
-@routes.get("/v1/invoiceitems")
+@routes.get(
+    "/v1/invoiceitems",
+    listing("InvoiceItemListParams", customer=String(), invoice=String(), pending=Boolean()),
+)
 def list_items(ctx: Context, params: Params) -> dict[str, Any]:
     items = filter_created(ctx.store.all("invoiceitem"), params)
     for key in ("customer", "invoice"):

@@ -4,8 +4,10 @@ This API version has no ``GET /v1/invoices/upcoming``; stripe-python 16 exposes 
 ``InvoiceService.create_preview``. The preview's id starts with ``upcoming_in_``, its lines are not
 stored, and ``parent.subscription_details.subscription_proration_date`` records the proration time.
 
-With ``subscription_details[items]`` (and optionally ``proration_date``, default now), the
-lines are what Stripe would bill:
+The preview's ``period_start``/``period_end`` mean what an invoice's do (the window of pending
+items: the current period for the next renewal, empty for an invoice made at once); the service
+is on the lines. With ``subscription_details[items]`` (and optionally ``proration_date``,
+default now), the lines are what Stripe would bill:
 
 - ``proration_behavior=create_prorations`` (default): the next renewal invoice, that is pending
   items, the prorations of the change (``parent.subscription_item_details.proration = true``)
@@ -25,6 +27,7 @@ from ..context import Context
 from ..params import Params
 from ..periods import boundary, next_boundary
 from ..routing import Router
+from ..schema import Array, Enum, Hash, String, Timestamp, accepts
 from . import invoices, subscription_billing, subscriptions
 
 routes = Router()
@@ -40,7 +43,21 @@ def _next_period(subscription: dict[str, Any], interval_change: bool, at: int) -
     return end, next_boundary(subscription["billing_cycle_anchor"], end, interval, count)
 
 
-@routes.post("/v1/invoices/create_preview")
+@routes.post(
+    "/v1/invoices/create_preview",
+    accepts(
+        "InvoiceCreatePreviewParams",
+        customer=String(),
+        subscription=String(),
+        subscription_details=Hash(
+            {
+                "items": Array(Hash(subscriptions.ITEM_CHANGE)),
+                "proration_behavior": Enum(*subscriptions.PRORATION_BEHAVIORS),
+                "proration_date": Timestamp(),
+            }
+        ),
+    ),
+)
 def create_preview(ctx: Context, params: Params) -> dict[str, Any]:
     customer_id = params.str("customer")
     subscription_id = params.str("subscription")
@@ -72,9 +89,7 @@ def create_preview(ctx: Context, params: Params) -> dict[str, Any]:
             code="invoice_upcoming_none",
         )
     at = details.int("proration_date") or ctx.now()
-    behavior = details.str("proration_behavior", choices=subscriptions.PRORATION_BEHAVIORS) or (
-        "create_prorations"
-    )
+    behavior = details.str("proration_behavior") or "create_prorations"
     entries = details.list("items") or []
     changes = subscription_billing.plan_changes(ctx, subscription, entries)
     interval_change = subscription_billing.interval_changes(subscription, changes)
@@ -101,7 +116,12 @@ def create_preview(ctx: Context, params: Params) -> dict[str, Any]:
         start, end = at, boundary(at, 1, interval, count)
     if behavior != "always_invoice" or interval_change:
         lines += subscription_billing.period_lines(ctx, subscription, (start, end), items=new_items)
-    period = (at, at) if behavior == "always_invoice" and not interval_change else (start, end)
+    if behavior == "always_invoice" or interval_change:
+        # Invoiced at once: an empty window at the change, billing from then.
+        window, service_start = (at, at), at
+    else:
+        # The next renewal gathers what the current period left pending.
+        window, service_start = subscription_billing.period_of(subscription), start
     invoice = invoices.new_invoice(
         ctx,
         customer,
@@ -109,8 +129,9 @@ def create_preview(ctx: Context, params: Params) -> dict[str, Any]:
         lines=lines,
         subscription=subscription,
         collection_method=subscription["collection_method"],
-        period=period,
+        period=window,
         discount_ids=list(subscription["discounts"]),
+        discount_at=service_start,
         currency=subscription["currency"],
         store=False,
     )
@@ -155,7 +176,7 @@ def _new_subscription_preview(
         customer,
         billing_reason="upcoming",
         lines=lines,
-        period=period,
+        discount_at=now,
         currency=prices[0]["currency"],
         store=False,
     )

@@ -30,12 +30,30 @@ from ..listing import filter_created, list_object, page
 from ..params import Params, apply_metadata
 from ..periods import add_days
 from ..routing import Router
+from ..schema import (
+    Array,
+    Boolean,
+    Currency,
+    Enum,
+    Hash,
+    Integer,
+    Metadata,
+    String,
+    Timestamp,
+    accepts,
+    listing,
+    time_filter,
+)
 from ..store import render
 from . import customers, discounts, payment_methods, payments
 
 routes = Router()
 
 LINES_SHOWN = 10
+COLLECTION_METHODS = ("charge_automatically", "send_invoice")
+STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+# ``discounts[0][coupon]=X`` (a new discount) or ``discounts[0][discount]=di_...`` (a kept one).
+DISCOUNTS = Array(Hash({"coupon": String(), "discount": String()}), unset=True)
 
 
 # Lines ---------------------------------------------------------------------------------------
@@ -169,7 +187,7 @@ def compute_totals(ctx: Context, invoice: dict[str, Any], balance: int) -> None:
     """Subtotal, discounts, total and (for a draft or preview) the expected amount due."""
     lines = invoice["lines"]["data"]
     subtotal = sum(line["amount"] for line in lines)
-    discount_totals = discounts.allocate(ctx, invoice["discounts"], lines, invoice["period_start"])
+    discount_totals = discounts.allocate(ctx, invoice["discounts"], lines, invoice["_discount_at"])
     total = subtotal - sum(entry["amount"] for entry in discount_totals)
     invoice["subtotal"] = subtotal
     invoice["subtotal_excluding_tax"] = subtotal
@@ -199,9 +217,15 @@ def new_invoice(
     currency: str | None = None,
     period: tuple[int, int] | None = None,
     discount_ids: list[str] | None = None,
+    discount_at: int | None = None,
     store: bool = True,
 ) -> dict[str, Any]:
-    """A draft invoice with ``lines``; stored with ``invoice.created`` unless it is a preview."""
+    """A draft invoice with ``lines``; stored with ``invoice.created`` unless it is a preview.
+
+    ``period`` is Stripe's ``period_start``/``period_end``: the window in which pending invoice
+    items were gathered (default: an empty window at creation), not the service the invoice
+    bills, which each line's ``period`` gives. ``discount_at`` is the moment a discount must
+    still cover to apply (default: creation)."""
     now = ctx.now()
     invoice_id = ids.new_id("in") if store else f"upcoming_in_{ids.random_token(24)}"
     parent = None
@@ -292,7 +316,6 @@ def new_invoice(
         "starting_balance": 0,
         "statement_descriptor": None,
         "status": "draft",
-        "status_details": None,
         "status_transitions": {
             "finalized_at": None,
             "marked_uncollectible_at": None,
@@ -302,7 +325,6 @@ def new_invoice(
         "subtotal": 0,
         "subtotal_excluding_tax": 0,
         "test_clock": None,
-        "threshold_reason": None,
         "total": 0,
         "total_discount_amounts": [],
         "total_excluding_tax": 0,
@@ -310,6 +332,7 @@ def new_invoice(
         "total_taxes": [],
         "webhooks_delivered_at": now,
         "_days_until_due": days_until_due,
+        "_discount_at": now if discount_at is None else discount_at,
         "_payment_intent": None,
         "_payments": [],
         "_subscription": subscription["id"] if subscription else None,
@@ -681,7 +704,24 @@ def _invoice(ctx: Context, invoice_id: str) -> dict[str, Any]:
     return ctx.store.require("invoice", invoice_id, param="invoice")
 
 
-@routes.post("/v1/invoices")
+@routes.post(
+    "/v1/invoices",
+    accepts(
+        "InvoiceCreateParams",
+        auto_advance=Boolean(),
+        collection_method=Enum(*COLLECTION_METHODS),
+        currency=Currency(),
+        customer=String(required=True),
+        days_until_due=Integer(minimum=0),
+        default_payment_method=String(),
+        description=String(max_length=1500),
+        discounts=DISCOUNTS,
+        due_date=Timestamp(),
+        metadata=Metadata(unset=True),
+        pending_invoice_items_behavior=Enum("exclude", "include"),
+        subscription=String(),
+    ),
+)
 def create(ctx: Context, params: Params) -> dict[str, Any]:
     customer = ctx.store.require("customer", params.require_str("customer"), param="customer")
     subscription = None
@@ -692,18 +732,15 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
             raise errors.invalid_request(
                 "The subscription does not belong to this customer.", param="subscription"
             )
-    collection = (
-        params.str("collection_method", choices=("charge_automatically", "send_invoice"))
-        or "charge_automatically"
-    )
-    days_until_due = params.int("days_until_due", minimum=0)
+    collection = params.str("collection_method") or "charge_automatically"
+    days_until_due = params.int("days_until_due")
     if collection == "send_invoice" and days_until_due is None and "due_date" not in params:
         raise errors.invalid_request(
             "Invoices with `send_invoice` collection need `days_until_due` or `due_date`.",
             param="days_until_due",
             replayable=False,
         )
-    behavior = params.str("pending_invoice_items_behavior", choices=("include", "exclude"))
+    behavior = params.str("pending_invoice_items_behavior")
     lines = []
     if behavior == "include":
         lines = [
@@ -744,7 +781,7 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
     return render(invoice)
 
 
-@routes.get("/v1/invoices/{invoice}")
+@routes.get("/v1/invoices/{invoice}", accepts("InvoiceRetrieveParams"))
 def retrieve(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = ctx.store.get("invoice", invoice)
     if found is None:
@@ -764,7 +801,20 @@ def show(invoice: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-@routes.post("/v1/invoices/{invoice}")
+@routes.post(
+    "/v1/invoices/{invoice}",
+    accepts(
+        "InvoiceUpdateParams",
+        auto_advance=Boolean(),
+        collection_method=Enum(*COLLECTION_METHODS),
+        days_until_due=Integer(minimum=0),
+        default_payment_method=String(),
+        due_date=Timestamp(),
+        description=String(max_length=1500),
+        footer=String(max_length=5000),
+        metadata=Metadata(unset=True),
+    ),
+)
 def update(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = _invoice(ctx, invoice)
     editable_after_finalize = {"metadata", "description", "footer", "auto_advance"}
@@ -778,27 +828,31 @@ def update(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
                 )
     before = render(found)
     if "description" in params:
-        found["description"] = params.str("description") or None
+        found["description"] = params.str("description")
     if "footer" in params:
-        found["footer"] = params.str("footer") or None
+        found["footer"] = params.str("footer")
     if "auto_advance" in params:
         found["auto_advance"] = params.bool("auto_advance")
+    if "collection_method" in params:
+        found["collection_method"] = params.str("collection_method")
+    if "days_until_due" in params:
+        found["_days_until_due"] = params.int("days_until_due")
+    if "due_date" in params:
+        found["due_date"] = params.int("due_date")
     if "default_payment_method" in params:
-        value = params.str("default_payment_method")
         customer = ctx.store.require("customer", found["customer"])
-        found["default_payment_method"] = (
-            payment_methods.resolve_for_customer(
-                ctx, value, customer, param="default_payment_method"
-            )["id"]
-            if value
-            else None
-        )
+        found["default_payment_method"] = payment_methods.resolve_for_customer(
+            ctx,
+            params.require_str("default_payment_method"),
+            customer,
+            param="default_payment_method",
+        )["id"]
     apply_metadata(found, params)
     _changed(ctx, found, before)
     return show(found)
 
 
-@routes.delete("/v1/invoices/{invoice}")
+@routes.delete("/v1/invoices/{invoice}", accepts("InvoiceDeleteParams", expand=False))
 def delete(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = _invoice(ctx, invoice)
     if found["status"] != "draft":
@@ -813,7 +867,10 @@ def delete(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     return ctx.store.delete(found)
 
 
-@routes.post("/v1/invoices/{invoice}/finalize")
+@routes.post(
+    "/v1/invoices/{invoice}/finalize",
+    accepts("InvoiceFinalizeInvoiceParams", auto_advance=Boolean()),
+)
 def finalize_endpoint(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = _invoice(ctx, invoice)
     finalize(ctx, found)
@@ -822,7 +879,15 @@ def finalize_endpoint(ctx: Context, params: Params, invoice: str) -> dict[str, A
     return show(found)
 
 
-@routes.post("/v1/invoices/{invoice}/pay")
+@routes.post(
+    "/v1/invoices/{invoice}/pay",
+    accepts(
+        "InvoicePayParams",
+        off_session=Boolean(),
+        paid_out_of_band=Boolean(),
+        payment_method=String(),
+    ),
+)
 def pay(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = _invoice(ctx, invoice)
     if found["status"] == "draft":
@@ -844,21 +909,21 @@ def pay(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     return show(found)
 
 
-@routes.post("/v1/invoices/{invoice}/void")
+@routes.post("/v1/invoices/{invoice}/void", accepts("InvoiceVoidInvoiceParams"))
 def void_endpoint(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = _invoice(ctx, invoice)
     void(ctx, found)
     return show(found)
 
 
-@routes.post("/v1/invoices/{invoice}/mark_uncollectible")
+@routes.post("/v1/invoices/{invoice}/mark_uncollectible", accepts("InvoiceMarkUncollectibleParams"))
 def mark_uncollectible_endpoint(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = _invoice(ctx, invoice)
     mark_uncollectible(ctx, found)
     return show(found)
 
 
-@routes.post("/v1/invoices/{invoice}/send")
+@routes.post("/v1/invoices/{invoice}/send", accepts("InvoiceSendInvoiceParams"))
 def send(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = _invoice(ctx, invoice)
     _require_status(found, ("open",), "sent")
@@ -866,14 +931,24 @@ def send(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     return show(found)
 
 
-@routes.get("/v1/invoices/{invoice}/lines")
+@routes.get("/v1/invoices/{invoice}/lines", listing("InvoiceLineItemListParams", created=False))
 def lines(ctx: Context, params: Params, invoice: str) -> dict[str, Any]:
     found = _invoice(ctx, invoice)
     # Lines keep the invoice's order (not newest first): paginate over them as they are.
     return page(list(found["lines"]["data"]), params, f"/v1/invoices/{invoice}/lines")
 
 
-@routes.get("/v1/invoices")
+@routes.get(
+    "/v1/invoices",
+    listing(
+        "InvoiceListParams",
+        collection_method=Enum(*COLLECTION_METHODS),
+        customer=String(),
+        due_date=time_filter(),
+        status=Enum(*STATUSES),
+        subscription=String(),
+    ),
+)
 def list_invoices(ctx: Context, params: Params) -> dict[str, Any]:
     invoices = filter_created(ctx.store.all("invoice"), params)
     customer = params.str("customer")
@@ -882,7 +957,7 @@ def list_invoices(ctx: Context, params: Params) -> dict[str, Any]:
     subscription = params.str("subscription")
     if subscription:
         invoices = [i for i in invoices if i["_subscription"] == subscription]
-    status = params.str("status", choices=("draft", "open", "paid", "uncollectible", "void"))
+    status = params.str("status")
     if status:
         invoices = [i for i in invoices if i["status"] == status]
     collection = params.str("collection_method")
@@ -899,12 +974,25 @@ def list_invoices(ctx: Context, params: Params) -> dict[str, Any]:
 # Invoice payments ----------------------------------------------------------------------------
 
 
-@routes.get("/v1/invoice_payments/{invoice_payment}")
+@routes.get("/v1/invoice_payments/{invoice_payment}", accepts("InvoicePaymentRetrieveParams"))
 def retrieve_payment(ctx: Context, params: Params, invoice_payment: str) -> dict[str, Any]:
     return render(ctx.store.require("invoice_payment", invoice_payment, param="invoice_payment"))
 
 
-@routes.get("/v1/invoice_payments")
+@routes.get(
+    "/v1/invoice_payments",
+    listing(
+        "InvoicePaymentListParams",
+        invoice=String(),
+        payment=Hash(
+            {
+                "payment_intent": String(),
+                "type": Enum("payment_intent", required=True),
+            }
+        ),
+        status=Enum("canceled", "open", "paid"),
+    ),
+)
 def list_payments(ctx: Context, params: Params) -> dict[str, Any]:
     found = filter_created(ctx.store.all("invoice_payment"), params)
     invoice = params.str("invoice")

@@ -32,6 +32,7 @@ from ..context import Context
 from ..listing import page
 from ..params import Params, apply_metadata
 from ..routing import Router
+from ..schema import Enum, Metadata, String, accepts, listing
 from ..store import render
 
 routes = Router()
@@ -159,12 +160,15 @@ def card_summary(payment_method: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@routes.get("/v1/payment_methods/{payment_method}")
+@routes.get("/v1/payment_methods/{payment_method}", accepts("PaymentMethodRetrieveParams"))
 def retrieve(ctx: Context, params: Params, payment_method: str) -> dict[str, Any]:
     return render(resolve(ctx, payment_method))
 
 
-@routes.post("/v1/payment_methods/{payment_method}")
+@routes.post(
+    "/v1/payment_methods/{payment_method}",
+    accepts("PaymentMethodUpdateParams", metadata=Metadata(unset=True)),
+)
 def update(ctx: Context, params: Params, payment_method: str) -> dict[str, Any]:
     pm = ctx.store.require("payment_method", payment_method)
     with ctx.events.updating(pm, "payment_method.updated"):
@@ -172,7 +176,10 @@ def update(ctx: Context, params: Params, payment_method: str) -> dict[str, Any]:
     return render(pm)
 
 
-@routes.post("/v1/payment_methods/{payment_method}/attach")
+@routes.post(
+    "/v1/payment_methods/{payment_method}/attach",
+    accepts("PaymentMethodAttachParams", customer=String(required=True)),
+)
 def attach_endpoint(ctx: Context, params: Params, payment_method: str) -> dict[str, Any]:
     customer = ctx.store.require("customer", params.require_str("customer"), param="customer")
     pm = resolve(ctx, payment_method)
@@ -180,7 +187,7 @@ def attach_endpoint(ctx: Context, params: Params, payment_method: str) -> dict[s
     return render(pm)
 
 
-@routes.post("/v1/payment_methods/{payment_method}/detach")
+@routes.post("/v1/payment_methods/{payment_method}/detach", accepts("PaymentMethodDetachParams"))
 def detach(ctx: Context, params: Params, payment_method: str) -> dict[str, Any]:
     pm = ctx.store.require("payment_method", payment_method)
     if pm["customer"] is None:
@@ -210,11 +217,17 @@ def _list(ctx: Context, params: Params, customer_id: str | None, url: str) -> di
     return page(methods, params, url)
 
 
-@routes.get("/v1/payment_methods")
+@routes.get(
+    "/v1/payment_methods",
+    listing("PaymentMethodListParams", created=False, customer=String(), type=Enum("card")),
+)
 def list_all(ctx: Context, params: Params) -> dict[str, Any]:
     return _list(ctx, params, params.str("customer"), "/v1/payment_methods")
 
 
-@routes.get("/v1/customers/{customer}/payment_methods")
+@routes.get(
+    "/v1/customers/{customer}/payment_methods",
+    listing("CustomerPaymentMethodListParams", created=False, type=Enum("card")),
+)
 def list_for_customer(ctx: Context, params: Params, customer: str) -> dict[str, Any]:
     return _list(ctx, params, customer, f"/v1/customers/{customer}/payment_methods")

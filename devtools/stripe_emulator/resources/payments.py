@@ -15,17 +15,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import errors, ids
+from .. import currencies, errors, ids
 from ..context import Context
 from ..listing import filter_created, page
 from ..params import Params, apply_metadata
 from ..routing import Router
+from ..schema import (
+    Amount,
+    Boolean,
+    Currency,
+    Enum,
+    Hash,
+    Metadata,
+    OneOf,
+    String,
+    accepts,
+    listing,
+)
 from ..store import render
-from . import payment_methods
+from . import balance_transactions, payment_methods
 
 routes = Router()
 
-MINIMUM_AMOUNTS = {"usd": 50, "eur": 50, "gbp": 30, "cad": 50, "aud": 50}
+CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
+# ``off_session=true`` or the kind of off-session use.
+_OFF_SESSION = OneOf(Boolean(), Enum("one_off", "recurring"))
 
 
 def _outcome(decline: str | None) -> dict[str, Any]:
@@ -104,13 +118,13 @@ def charge_card(
                     **card,
                     "amount_authorized": amount if succeeded else None,
                     "authorization_code": ids.random_token(6).upper() if succeeded else None,
-                    "capture_before": None,
                     "checks": {
                         "address_line1_check": None,
                         "address_postal_code_check": None,
                         "cvc_check": "pass",
                     },
                     "description": None,
+                    "electronic_commerce_indicator": None,
                     "extended_authorization": {"status": "disabled"},
                     "iin": None,
                     "incremental_authorization": {"status": "unavailable"},
@@ -123,12 +137,11 @@ def charge_card(
                     "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
                     "regulated_status": "unregulated",
                     "three_d_secure": None,
+                    "transaction_link_id": None,
                     "wallet": None,
                 },
                 "type": "card",
             },
-            "presentment_details": None,
-            "radar_options": {},
             "receipt_email": None,
             "receipt_number": None,
             "receipt_url": f"https://pay.stripe.com/receipts/payment/{ids.random_token(40)}",
@@ -145,6 +158,8 @@ def charge_card(
         },
         object_id=charge_id,
     )
+    if succeeded:
+        charge["balance_transaction"] = balance_transactions.for_charge(ctx, charge)["id"]
     ctx.emit("charge.succeeded" if succeeded else "charge.failed", charge)
     return charge
 
@@ -163,6 +178,7 @@ def new_payment_intent(
     intent = ctx.create(
         "payment_intent",
         {
+            "allowed_payment_method_types": None,
             "amount": amount,
             "amount_capturable": 0,
             "amount_details": {"tip": {}},
@@ -182,10 +198,10 @@ def new_payment_intent(
             "excluded_payment_method_types": None,
             "last_payment_error": None,
             "latest_charge": None,
+            "managed_payments": None,
             "metadata": dict(metadata or {}),
             "next_action": None,
             "on_behalf_of": None,
-            "payment_details": None,
             "payment_method": payment_method,
             "payment_method_configuration_details": None,
             "payment_method_options": {
@@ -197,6 +213,7 @@ def new_payment_intent(
                 }
             },
             "payment_method_types": ["card"],
+            "payment_record": None,
             "processing": None,
             "receipt_email": None,
             "review": None,
@@ -281,9 +298,6 @@ def confirm(ctx: Context, intent: dict[str, Any]) -> tuple[bool, dict[str, Any] 
         "decline_code": decline,
         "doc_url": "https://stripe.com/docs/error-codes/card-declined",
         "message": payment_methods.DECLINE_MESSAGES[decline],
-        "network_advice_code": None,
-        "network_decline_code": None,
-        "param": None,
         "payment_method": render(pm),
         "payment_method_type": "card",
         "type": "card_error",
@@ -310,7 +324,7 @@ def _payment_method_for(
 
 
 def _check_amount(amount: int, currency: str) -> None:
-    minimum = MINIMUM_AMOUNTS.get(currency, 1)
+    minimum = currencies.MINIMUM_CHARGE.get(currency, 1)
     if amount < minimum:
         raise errors.invalid_request(
             f"Amount must be at least {minimum} {currency}",
@@ -320,7 +334,30 @@ def _check_amount(amount: int, currency: str) -> None:
         )
 
 
-@routes.post("/v1/payment_intents")
+@routes.post(
+    "/v1/payment_intents",
+    accepts(
+        "PaymentIntentCreateParams",
+        amount=Amount(minimum=1, required=True),
+        automatic_payment_methods=Hash(
+            {"allow_redirects": Enum("always", "never"), "enabled": Boolean(required=True)}
+        ),
+        # Cards are captured at once: `capture_method=manual` (authorize only) is not emulated.
+        capture_method=Enum("automatic", "automatic_async"),
+        confirm=Boolean(),
+        currency=Currency(required=True),
+        customer=String(),
+        description=String(max_length=1000),
+        metadata=Metadata(),
+        off_session=_OFF_SESSION,
+        payment_method=String(),
+        receipt_email=String(),
+        return_url=String(),
+        setup_future_usage=Enum("off_session", "on_session"),
+        statement_descriptor=String(max_length=22),
+        statement_descriptor_suffix=String(max_length=22),
+    ),
+)
 def create_intent(ctx: Context, params: Params) -> dict[str, Any]:
     amount = params.require_int("amount")
     currency = params.require_str("currency").lower()
@@ -342,6 +379,15 @@ def create_intent(ctx: Context, params: Params) -> dict[str, Any]:
     )
     intent["receipt_email"] = params.str("receipt_email")
     intent["statement_descriptor"] = params.str("statement_descriptor")
+    intent["statement_descriptor_suffix"] = params.str("statement_descriptor_suffix")
+    intent["setup_future_usage"] = params.str("setup_future_usage")
+    intent["capture_method"] = params.str("capture_method") or "automatic"
+    automatic = params.sub("automatic_payment_methods")
+    if automatic is not None:
+        intent["automatic_payment_methods"] = {
+            "allow_redirects": automatic.str("allow_redirects") or "always",
+            "enabled": bool(automatic.bool("enabled")),
+        }
     if params.bool("confirm"):
         succeeded, charge = confirm(ctx, intent)
         if not succeeded:
@@ -350,12 +396,21 @@ def create_intent(ctx: Context, params: Params) -> dict[str, Any]:
     return render(intent)
 
 
-@routes.get("/v1/payment_intents/{intent}")
+@routes.get("/v1/payment_intents/{intent}", accepts("PaymentIntentRetrieveParams"))
 def retrieve_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
     return render(ctx.store.require("payment_intent", intent, param="intent"))
 
 
-@routes.post("/v1/payment_intents/{intent}")
+@routes.post(
+    "/v1/payment_intents/{intent}",
+    accepts(
+        "PaymentIntentUpdateParams",
+        amount=Amount(minimum=1),
+        description=String(max_length=1000),
+        metadata=Metadata(unset=True),
+        payment_method=String(),
+    ),
+)
 def update_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
     found = ctx.store.require("payment_intent", intent, param="intent")
     if found["status"] in ("succeeded", "canceled") and any(
@@ -369,7 +424,7 @@ def update_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
     if "amount" in params:
         found["amount"] = params.require_int("amount")
     if "description" in params:
-        found["description"] = params.str("description") or None
+        found["description"] = params.str("description")
     if "payment_method" in params:
         customer = ctx.store.get("customer", found["customer"]) if found["customer"] else None
         pm = _payment_method_for(ctx, params.require_str("payment_method"), customer)
@@ -379,7 +434,15 @@ def update_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
     return render(found)
 
 
-@routes.post("/v1/payment_intents/{intent}/confirm")
+@routes.post(
+    "/v1/payment_intents/{intent}/confirm",
+    accepts(
+        "PaymentIntentConfirmParams",
+        off_session=_OFF_SESSION,
+        payment_method=String(),
+        return_url=String(),
+    ),
+)
 def confirm_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
     found = ctx.store.require("payment_intent", intent, param="intent")
     pm_value = params.str("payment_method")
@@ -402,7 +465,10 @@ def cancel_intent_object(ctx: Context, intent: dict[str, Any], reason: str | Non
     ctx.emit("payment_intent.canceled", intent)
 
 
-@routes.post("/v1/payment_intents/{intent}/cancel")
+@routes.post(
+    "/v1/payment_intents/{intent}/cancel",
+    accepts("PaymentIntentCancelParams", cancellation_reason=Enum(*CANCELLATION_REASONS)),
+)
 def cancel_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
     found = ctx.store.require("payment_intent", intent, param="intent")
     if found["status"] in ("succeeded", "canceled"):
@@ -417,7 +483,7 @@ def cancel_intent(ctx: Context, params: Params, intent: str) -> dict[str, Any]:
     return render(found)
 
 
-@routes.get("/v1/payment_intents")
+@routes.get("/v1/payment_intents", listing("PaymentIntentListParams", customer=String()))
 def list_intents(ctx: Context, params: Params) -> dict[str, Any]:
     intents = filter_created(ctx.store.all("payment_intent"), params)
     customer = params.str("customer")
@@ -429,22 +495,27 @@ def list_intents(ctx: Context, params: Params) -> dict[str, Any]:
 # Charges -------------------------------------------------------------------------------------
 
 
-@routes.get("/v1/charges/{charge}")
+@routes.get("/v1/charges/{charge}", accepts("ChargeRetrieveParams"))
 def retrieve_charge(ctx: Context, params: Params, charge: str) -> dict[str, Any]:
     return render(ctx.store.require("charge", charge, param="charge"))
 
 
-@routes.post("/v1/charges/{charge}")
+@routes.post(
+    "/v1/charges/{charge}",
+    accepts(
+        "ChargeUpdateParams", description=String(max_length=40000), metadata=Metadata(unset=True)
+    ),
+)
 def update_charge(ctx: Context, params: Params, charge: str) -> dict[str, Any]:
     found = ctx.store.require("charge", charge, param="charge")
     with ctx.events.updating(found, "charge.updated"):
         if "description" in params:
-            found["description"] = params.str("description") or None
+            found["description"] = params.str("description")
         apply_metadata(found, params)
     return render(found)
 
 
-@routes.get("/v1/charges")
+@routes.get("/v1/charges", listing("ChargeListParams", customer=String(), payment_intent=String()))
 def list_charges(ctx: Context, params: Params) -> dict[str, Any]:
     charges = filter_created(ctx.store.all("charge"), params)
     for key in ("customer", "payment_intent"):

@@ -17,7 +17,9 @@ from ..context import Context
 from ..listing import filter_created, page
 from ..params import Params, apply_metadata
 from ..routing import Router
+from ..schema import Amount, Enum, Metadata, String, accepts, listing
 from ..store import render
+from . import balance_transactions
 
 routes = Router()
 
@@ -37,7 +39,6 @@ def create_refund(
     *,
     reason: str | None = None,
     metadata: dict[str, str] | None = None,
-    description: str | None = None,
 ) -> dict[str, Any]:
     """Refund ``amount`` (default: all that is left) of ``charge``."""
     if charge["status"] != "succeeded":
@@ -68,7 +69,6 @@ def create_refund(
             "currency": charge["currency"],
             "customer": charge["customer"],
             "customer_account": None,
-            "description": description,
             "destination_details": {
                 "card": {
                     "reference": ids.random_token(23).upper(),
@@ -78,15 +78,9 @@ def create_refund(
                 },
                 "type": "card",
             },
-            "failure_balance_transaction": None,
-            "failure_reason": None,
-            "instructions_email": None,
             "metadata": dict(metadata or {}),
-            "next_action": None,
             "payment_intent": charge["payment_intent"],
             "payment_method": charge["payment_method"],
-            "pending_reason": None,
-            "presentment_details": None,
             "reason": reason,
             "receipt_number": None,
             "source_transfer_reversal": None,
@@ -94,6 +88,8 @@ def create_refund(
             "transfer_reversal": None,
         },
     )
+    del refund["livemode"]  # refunds have no livemode in Stripe's API
+    refund["balance_transaction"] = balance_transactions.for_refund(ctx, refund)["id"]
     ctx.emit("refund.created", refund)
     with ctx.events.updating(charge, "charge.refunded"):
         charge["amount_refunded"] += amount
@@ -101,7 +97,17 @@ def create_refund(
     return refund
 
 
-@routes.post("/v1/refunds")
+@routes.post(
+    "/v1/refunds",
+    accepts(
+        "RefundCreateParams",
+        amount=Amount(minimum=1),
+        charge=String(),
+        metadata=Metadata(unset=True),
+        payment_intent=String(),
+        reason=Enum(*REASONS),
+    ),
+)
 def create(ctx: Context, params: Params) -> dict[str, Any]:
     charge_id = params.str("charge")
     intent_id = params.str("payment_intent")
@@ -134,28 +140,26 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
         ctx,
         charge,
         amount,
-        reason=params.str("reason", choices=REASONS),
+        reason=params.str("reason"),
         metadata=holder["metadata"],
-        description=params.str("description"),
     )
     return render(refund)
 
 
-@routes.get("/v1/refunds/{refund}")
+@routes.get("/v1/refunds/{refund}", accepts("RefundRetrieveParams"))
 def retrieve(ctx: Context, params: Params, refund: str) -> dict[str, Any]:
     return render(ctx.store.require("refund", refund, param="refund"))
 
 
-@routes.post("/v1/refunds/{refund}")
+@routes.post("/v1/refunds/{refund}", accepts("RefundUpdateParams", metadata=Metadata(unset=True)))
 def update(ctx: Context, params: Params, refund: str) -> dict[str, Any]:
     found = ctx.store.require("refund", refund, param="refund")
-    params.reject_unknown(("metadata",))
     with ctx.events.updating(found, "refund.updated"):
         apply_metadata(found, params)
     return render(found)
 
 
-@routes.post("/v1/refunds/{refund}/cancel")
+@routes.post("/v1/refunds/{refund}/cancel", accepts("RefundCancelParams"))
 def cancel(ctx: Context, params: Params, refund: str) -> dict[str, Any]:
     found = ctx.store.require("refund", refund, param="refund")
     raise errors.invalid_request(
@@ -165,7 +169,7 @@ def cancel(ctx: Context, params: Params, refund: str) -> dict[str, Any]:
     )
 
 
-@routes.get("/v1/refunds")
+@routes.get("/v1/refunds", listing("RefundListParams", charge=String(), payment_intent=String()))
 def list_refunds(ctx: Context, params: Params) -> dict[str, Any]:
     refunds = filter_created(ctx.store.all("refund"), params)
     for key in ("charge", "payment_intent"):

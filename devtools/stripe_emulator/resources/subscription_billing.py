@@ -79,6 +79,7 @@ def new_item(
             "billing_thresholds": None,
             "current_period_end": period[1],
             "current_period_start": period[0],
+            "current_trial": None,
             "discounts": [],
             "plan": catalog.plan_from_price(price),
             "price": price,
@@ -87,6 +88,7 @@ def new_item(
             "tax_rates": [],
         },
     )
+    del item["livemode"]  # subscription items have no livemode in Stripe's API
     if metadata is not None:
         apply_metadata(item, metadata)
     return item

@@ -29,6 +29,20 @@ from ..listing import filter_created, list_object, page
 from ..params import Params, apply_metadata
 from ..periods import DAY, boundary, next_boundary, previous_boundary
 from ..routing import Router
+from ..schema import (
+    Array,
+    Boolean,
+    Enum,
+    Hash,
+    Integer,
+    Metadata,
+    OneOf,
+    Spec,
+    String,
+    Timestamp,
+    accepts,
+    listing,
+)
 from ..store import render
 from . import catalog, customers, discounts, invoices, payment_methods, payments
 from . import subscription_billing as billing
@@ -44,6 +58,45 @@ PAYMENT_BEHAVIORS = (
 )
 PAUSE_BEHAVIORS = ("keep_as_draft", "mark_uncollectible", "void")
 LIVE_STATUSES = ("trialing", "active", "past_due", "unpaid", "incomplete", "paused")
+COLLECTION_METHODS = ("charge_automatically", "send_invoice")
+FEEDBACK = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+)
+STATUS_FILTERS = (
+    "active",
+    "all",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+)
+
+# What the endpoints that create, change or preview a subscription share.
+TRIAL_END = OneOf(Enum("now"), Timestamp())
+DISCOUNTS = Array(Hash({"coupon": String(), "discount": String()}), unset=True)
+CANCELLATION_DETAILS = Hash(
+    {"comment": String(max_length=500, unset=True), "feedback": Enum(*FEEDBACK, unset=True)}
+)
+BILLING_CYCLE_ANCHOR = Hash({"type": Enum("now", "unchanged", required=True)})
+ITEM_CHANGE: dict[str, Spec] = {
+    "deleted": Boolean(),
+    "id": String(),
+    "metadata": Metadata(unset=True),
+    "plan": String(),
+    "price": String(),
+    "quantity": Integer(minimum=0),
+}
 
 
 # Invoicing a subscription --------------------------------------------------------------------
@@ -55,10 +108,15 @@ def _invoice_now(
     lines: list[dict[str, Any]],
     *,
     billing_reason: str,
-    period: tuple[int, int],
+    service_start: int,
+    window: tuple[int, int] | None = None,
     include_pending: bool = True,
 ) -> dict[str, Any]:
-    """Create, finalize and (when charging automatically) try to pay a subscription invoice."""
+    """Create, finalize and (when charging automatically) try to pay a subscription invoice.
+
+    ``service_start`` is when the service it bills begins (what a discount must still cover);
+    ``window`` is the invoice's own period, Stripe's window for pending items: for a renewal
+    the period that just ended, for an update an empty one now (the default)."""
     customer = ctx.store.require("customer", subscription["customer"])
     if include_pending:
         lines = [
@@ -73,12 +131,13 @@ def _invoice_now(
         subscription=subscription,
         collection_method=subscription["collection_method"],
         days_until_due=subscription["days_until_due"],
-        period=period,
+        period=window or (ctx.now(), ctx.now()),
         discount_ids=[
             d
             for d in subscription["discounts"]
-            if discounts.applies(ctx.store.require("discount", d), period[0])
+            if discounts.applies(ctx.store.require("discount", d), service_start)
         ],
+        discount_at=service_start,
         currency=subscription["currency"],
     )
     subscription["latest_invoice"] = invoice["id"]
@@ -183,7 +242,14 @@ def cancel_now(
             ctx, subscription, billing.proration_specs(ctx, subscription, changes, at)
         )
     if invoice_now and invoices.pending_items(ctx, subscription["customer"], subscription["id"]):
-        _invoice_now(ctx, subscription, [], billing_reason="subscription_update", period=(at, at))
+        _invoice_now(
+            ctx,
+            subscription,
+            [],
+            billing_reason="subscription_update",
+            service_start=at,
+            window=(at, at),
+        )
     subscription["status"] = "canceled"
     subscription["canceled_at"] = subscription["canceled_at"] or at
     subscription["ended_at"] = at
@@ -193,6 +259,7 @@ def cancel_now(
     subscription["cancellation_details"] = {
         "comment": comment,
         "feedback": feedback,
+        "feedback_option": None,
         "reason": reason,
     }
     ctx.emit("customer.subscription.deleted", subscription)
@@ -202,6 +269,7 @@ def renew(ctx: Context, subscription: dict[str, Any], at: int) -> None:
     """The current period ended at ``at``: start the next one and invoice it."""
     interval, count = billing.interval_of(subscription)
     with ctx.events.updating(subscription, "customer.subscription.updated"):
+        ended_start, _ = billing.period_of(subscription)
         end = next_boundary(subscription["billing_cycle_anchor"], at, interval, count)
         billing.set_period(subscription, at, end)
         _invoice_now(
@@ -209,7 +277,8 @@ def renew(ctx: Context, subscription: dict[str, Any], at: int) -> None:
             subscription,
             billing.period_lines(ctx, subscription, (at, end)),
             billing_reason="subscription_cycle",
-            period=(at, end),
+            service_start=at,
+            window=(ended_start, at),
         )
 
 
@@ -234,6 +303,7 @@ def end_trial(ctx: Context, subscription: dict[str, Any], at: int, *, billing_re
             return
         subscription["status"] = "active"
         subscription["billing_cycle_anchor"] = at
+        trial_start, _ = billing.period_of(subscription)
         end = boundary(at, 1, interval, count)
         billing.set_period(subscription, at, end)
         _invoice_now(
@@ -241,7 +311,8 @@ def end_trial(ctx: Context, subscription: dict[str, Any], at: int, *, billing_re
             subscription,
             billing.period_lines(ctx, subscription, (at, end)),
             billing_reason=billing_reason,
-            period=(at, end),
+            service_start=at,
+            window=(trial_start, at),
         )
 
 
@@ -297,7 +368,46 @@ def _replace_discounts(ctx: Context, subscription: dict[str, Any], params: Param
     subscription["discounts"] = new_ids
 
 
-@routes.post("/v1/subscriptions")
+@routes.post(
+    "/v1/subscriptions",
+    accepts(
+        "SubscriptionCreateParams",
+        backdate_start_date=Timestamp(),
+        billing_cycle_anchor=Timestamp(),
+        cancel_at=Timestamp(),
+        cancel_at_period_end=Boolean(),
+        collection_method=Enum(*COLLECTION_METHODS),
+        customer=String(required=True),
+        days_until_due=Integer(minimum=0),
+        default_payment_method=String(),
+        description=String(max_length=500),
+        discounts=DISCOUNTS,
+        items=Array(
+            Hash(
+                {
+                    "metadata": Metadata(),
+                    "plan": String(),
+                    "price": String(),
+                    "quantity": Integer(minimum=0),
+                }
+            ),
+            required=True,
+        ),
+        metadata=Metadata(unset=True),
+        off_session=Boolean(),
+        payment_behavior=Enum(*PAYMENT_BEHAVIORS),
+        trial_end=TRIAL_END,
+        trial_period_days=Integer(minimum=0),
+        trial_settings=Hash(
+            {
+                "end_behavior": Hash(
+                    {"missing_payment_method": Enum("cancel", "create_invoice", "pause")},
+                    required=True,
+                )
+            }
+        ),
+    ),
+)
 def create(ctx: Context, params: Params) -> dict[str, Any]:
     customer = ctx.store.require("customer", params.require_str("customer"), param="customer")
     entries = params.list("items")
@@ -379,13 +489,18 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
             "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
             "billing_cycle_anchor": anchor,
             "billing_cycle_anchor_config": None,
-            "billing_mode": {"flexible": None, "type": "classic", "updated_at": None},
+            "billing_mode": {"flexible": None, "type": "classic"},
             "billing_schedules": [],
             "billing_thresholds": None,
             "cancel_at": None,
             "cancel_at_period_end": False,
             "canceled_at": None,
-            "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+            "cancellation_details": {
+                "comment": None,
+                "feedback": None,
+                "feedback_option": None,
+                "reason": None,
+            },
             "collection_method": collection,
             "currency": currency,
             "customer": customer["id"],
@@ -397,7 +512,13 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
             "description": params.str("description"),
             "discounts": [],
             "ended_at": None,
-            "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+            "invoice_settings": {
+                "account_tax_ids": None,
+                "custom_fields": None,
+                "description": None,
+                "footer": None,
+                "issuer": {"type": "self"},
+            },
             "items": None,
             "latest_invoice": None,
             "managed_payments": None,
@@ -412,17 +533,20 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
             "pending_invoice_item_interval": None,
             "pending_setup_intent": None,
             "pending_update": None,
-            "presentment_details": None,
             "schedule": None,
             "start_date": start,
             "status": "trialing"
             if trial
             else ("incomplete" if collection == "charge_automatically" else "active"),
-            "status_details": None,
             "test_clock": None,
             "transfer_data": None,
             "trial_end": trial_end if trial else None,
-            "trial_settings": {"end_behavior": {"missing_payment_method": missing_behavior}},
+            "trial_settings": {
+                "end_behavior": {
+                    "billing_cycle_anchor": None,
+                    "missing_payment_method": missing_behavior,
+                }
+            },
             "trial_start": now if trial else None,
         },
     )
@@ -463,8 +587,8 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
         subscription=subscription,
         collection_method=collection,
         days_until_due=days_until_due,
-        period=period,
         discount_ids=list(subscription["discounts"]),
+        discount_at=period[0],
         currency=currency,
     )
     subscription["latest_invoice"] = invoice["id"]
@@ -485,12 +609,37 @@ def create(ctx: Context, params: Params) -> dict[str, Any]:
     return render(subscription)
 
 
-@routes.get("/v1/subscriptions/{subscription}")
+@routes.get("/v1/subscriptions/{subscription}", accepts("SubscriptionRetrieveParams"))
 def retrieve(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
     return render(_subscription(ctx, subscription))
 
 
-@routes.post("/v1/subscriptions/{subscription}")
+@routes.post(
+    "/v1/subscriptions/{subscription}",
+    accepts(
+        "SubscriptionUpdateParams",
+        billing_cycle_anchor=BILLING_CYCLE_ANCHOR,
+        cancel_at=Timestamp(unset=True),
+        cancel_at_period_end=Boolean(),
+        cancellation_details=CANCELLATION_DETAILS,
+        collection_method=Enum(*COLLECTION_METHODS),
+        days_until_due=Integer(minimum=0),
+        default_payment_method=String(),
+        description=String(max_length=500, unset=True),
+        discounts=DISCOUNTS,
+        items=Array(Hash(ITEM_CHANGE)),
+        metadata=Metadata(unset=True),
+        off_session=Boolean(),
+        pause_collection=Hash(
+            {"behavior": Enum(*PAUSE_BEHAVIORS, required=True), "resumes_at": Timestamp()},
+            unset=True,
+        ),
+        payment_behavior=Enum(*PAYMENT_BEHAVIORS),
+        proration_behavior=Enum(*PRORATION_BEHAVIORS),
+        proration_date=Timestamp(),
+        trial_end=TRIAL_END,
+    ),
+)
 def update(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
     found = _subscription(ctx, subscription)
     if found["status"] in ("canceled", "incomplete_expired"):
@@ -510,14 +659,12 @@ def update(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
         if "description" in params:
             found["description"] = params.str("description") or None
         if "default_payment_method" in params:
-            value = params.str("default_payment_method")
-            found["default_payment_method"] = (
-                payment_methods.resolve_for_customer(
-                    ctx, value, customer, param="default_payment_method"
-                )["id"]
-                if value
-                else None
-            )
+            found["default_payment_method"] = payment_methods.resolve_for_customer(
+                ctx,
+                params.require_str("default_payment_method"),
+                customer,
+                param="default_payment_method",
+            )["id"]
         if "cancellation_details" in params:
             details = params.sub("cancellation_details")
             if details is not None:
@@ -552,7 +699,8 @@ def update(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
             _change_items(ctx, found, entries, behavior=behavior, at=at)
         if "trial_end" in params:
             _change_trial(ctx, found, _trial_end_param(ctx, params), behavior=behavior)
-        if params.str("billing_cycle_anchor") == "now":
+        anchor = params.sub("billing_cycle_anchor")
+        if anchor is not None and anchor.str("type") == "now":
             _reset_cycle(ctx, found, [], at=now, behavior=behavior)
     return render(found)
 
@@ -572,7 +720,7 @@ def _change_items(
             spec["subscription_item"] = _item_for_price(subscription, spec["price"])
     billing.spec_items(ctx, subscription, specs)
     if behavior == "always_invoice" and specs:
-        _invoice_now(ctx, subscription, [], billing_reason="subscription_update", period=(at, at))
+        _invoice_now(ctx, subscription, [], billing_reason="subscription_update", service_start=at)
 
 
 def _item_for_price(subscription: dict[str, Any], price: dict[str, Any]) -> str | None:
@@ -652,7 +800,7 @@ def _reset_cycle(
         subscription,
         billing.period_lines(ctx, subscription, (at, end)),
         billing_reason="subscription_update",
-        period=(at, end),
+        service_start=at,
     )
 
 
@@ -687,7 +835,15 @@ def _change_trial(
         billing.set_period(subscription, now, trial_end)
 
 
-@routes.delete("/v1/subscriptions/{subscription}")
+@routes.delete(
+    "/v1/subscriptions/{subscription}",
+    accepts(
+        "SubscriptionCancelParams",
+        cancellation_details=CANCELLATION_DETAILS,
+        invoice_now=Boolean(),
+        prorate=Boolean(),
+    ),
+)
 def cancel(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
     found = _subscription(ctx, subscription)
     if found["status"] in ("canceled", "incomplete_expired"):
@@ -708,7 +864,20 @@ def cancel(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
     return render(found)
 
 
-@routes.post("/v1/subscriptions/{subscription}/pause")
+@routes.post(
+    "/v1/subscriptions/{subscription}/pause",
+    accepts(
+        "SubscriptionPauseParams",
+        bill_for=Hash(
+            {
+                "unused_time_from": Hash(
+                    {"type": Enum("item_current_period_start", "none", "now", required=True)}
+                )
+            }
+        ),
+        type=Enum("subscription"),
+    ),
+)
 def pause(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
     found = ctx.store.require("subscription", subscription, param="subscription")
     if found["status"] not in ("active", "trialing", "past_due"):
@@ -735,7 +904,14 @@ def pause(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
     return render(found)
 
 
-@routes.post("/v1/subscriptions/{subscription}/resume")
+@routes.post(
+    "/v1/subscriptions/{subscription}/resume",
+    accepts(
+        "SubscriptionResumeParams",
+        billing_cycle_anchor=BILLING_CYCLE_ANCHOR,
+        proration_behavior=Enum(*PRORATION_BEHAVIORS),
+    ),
+)
 def resume(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
     found = ctx.store.require("subscription", subscription, param="subscription")
     if found["status"] != "paused":
@@ -747,13 +923,14 @@ def resume(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
             "Resume is only available for subscriptions that use charge_automatically.",
             param="subscription",
         )
-    anchor = params.str("billing_cycle_anchor", choices=("now", "unchanged")) or "now"
-    behavior = params.str("proration_behavior", choices=PRORATION_BEHAVIORS) or "create_prorations"
+    anchor_params = params.sub("billing_cycle_anchor")
+    anchor = (anchor_params.str("type") if anchor_params else None) or "now"
+    behavior = params.str("proration_behavior") or "create_prorations"
     now = ctx.now()
     interval, count = billing.interval_of(found)
     with ctx.events.updating(found, "customer.subscription.updated"):
         found["status"] = "active"
-        found["status_details"] = None
+        found.pop("status_details", None)  # only a paused subscription has one
         if anchor == "now":
             end = boundary(now, 1, interval, count)
             found["billing_cycle_anchor"] = now
@@ -770,11 +947,20 @@ def resume(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
             )
         ctx.emit("customer.subscription.resumed", found)
         if lines:
-            _invoice_now(ctx, found, lines, billing_reason="subscription_update", period=(now, end))
+            _invoice_now(ctx, found, lines, billing_reason="subscription_update", service_start=now)
     return render(found)
 
 
-@routes.get("/v1/subscriptions")
+@routes.get(
+    "/v1/subscriptions",
+    listing(
+        "SubscriptionListParams",
+        collection_method=Enum(*COLLECTION_METHODS),
+        customer=String(),
+        price=String(),
+        status=Enum(*STATUS_FILTERS),
+    ),
+)
 def list_subscriptions(ctx: Context, params: Params) -> dict[str, Any]:
     found = filter_created(ctx.store.all("subscription"), params)
     status = params.str("status")
@@ -795,7 +981,10 @@ def list_subscriptions(ctx: Context, params: Params) -> dict[str, Any]:
     return page(found, params, "/v1/subscriptions")
 
 
-@routes.delete("/v1/subscriptions/{subscription}/discount")
+@routes.delete(
+    "/v1/subscriptions/{subscription}/discount",
+    accepts("SubscriptionDeleteDiscountParams", expand=False),
+)
 def delete_discount(ctx: Context, params: Params, subscription: str) -> dict[str, Any]:
     found = _subscription(ctx, subscription)
     if not found["discounts"]:
@@ -813,12 +1002,15 @@ def delete_discount(ctx: Context, params: Params, subscription: str) -> dict[str
 # Subscription items --------------------------------------------------------------------------
 
 
-@routes.get("/v1/subscription_items/{item}")
+@routes.get("/v1/subscription_items/{item}", accepts("SubscriptionItemRetrieveParams"))
 def retrieve_item(ctx: Context, params: Params, item: str) -> dict[str, Any]:
     return render(ctx.store.require("subscription_item", item, param="item"))
 
 
-@routes.get("/v1/subscription_items")
+@routes.get(
+    "/v1/subscription_items",
+    listing("SubscriptionItemListParams", created=False, subscription=String(required=True)),
+)
 def list_items(ctx: Context, params: Params) -> dict[str, Any]:
     subscription = ctx.store.require(
         "subscription", params.require_str("subscription"), param="subscription"
