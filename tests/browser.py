@@ -49,8 +49,9 @@ def page(live_server, request):
         problems: list[str] = []
         page.on(
             "console",
-            lambda message: message.type == "error"
-            and problems.append(f"{message.text} at {message.location}"),
+            lambda message: (
+                message.type == "error" and problems.append(f"{message.text} at {message.location}")
+            ),
         )
         page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}"))
         page.on("pageerror", lambda error: problems.append(str(error)))
