@@ -40,7 +40,8 @@ def test_only_the_intended_views_are_public():
 
 
 def sample_path(route: str) -> str:
-    return "/" + route.replace("<int:customer_id>", "1").replace("<int:ticket_id>", "1")
+    """The route with every parameter filled: ints with 1, slugs with a real one."""
+    return "/" + re.sub(r"<slug:\w+>", "refund", re.sub(r"<int:\w+>", "1", route))
 
 
 @pytest.mark.django_db
