@@ -27,11 +27,16 @@ class PreviewLine:
 
 @dataclass(frozen=True)
 class Preview:
-    """The effect of an action, shown before anyone commits to it. Computing it changes nothing."""
+    """The effect of an action, shown before anyone commits to it. Computing it changes nothing.
+
+    `currency` and `measure` are the proposal's, what the policy would count (policy.decide),
+    so that a dry run can say whether the request would need an approval."""
 
     kind: str
     summary: str
     lines: list[PreviewLine] = field(default_factory=list)
+    currency: str = ""
+    measure: int | None = None
 
 
 @dataclass

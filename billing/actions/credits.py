@@ -84,6 +84,8 @@ def preview_credit(*, customer: Customer, amount: int, currency: str) -> Preview
         summary=f"Credit {format_amount(amount, proposal.currency)} to {customer.name}'s "
         "balance, used on their next invoices",
         lines=[_balance_line(customer, -amount)],
+        currency=proposal.currency,
+        measure=proposal.measure,
     )
 
 
@@ -160,6 +162,8 @@ def preview_credit_reversal(*, credit: BalanceTransaction, amount: int | None) -
                 format_amount(reversible(credit) - taken_back, credit.currency),
             ),
         ],
+        currency=proposal.currency,
+        measure=proposal.measure,
     )
 
 

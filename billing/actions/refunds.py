@@ -95,6 +95,8 @@ def preview_refund(*, payment: Payment, amount: int | None) -> Preview:
                 format_amount(remaining - asked, payment.currency),
             ),
         ],
+        currency=proposal.currency,
+        measure=proposal.measure,
     )
 
 

@@ -91,7 +91,13 @@ def preview_subscription_change(
     kind = _kind(change)
     payload = cast(SubscriptionPayload, proposal.payload)
     summary, lines = kind.preview(subscription, payload, change, now)
-    return Preview(kind=proposal.kind, summary=summary, lines=lines)
+    return Preview(
+        kind=proposal.kind,
+        summary=summary,
+        lines=lines,
+        currency=proposal.currency,
+        measure=proposal.measure,
+    )
 
 
 def request_subscription_change(
