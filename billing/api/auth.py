@@ -2,7 +2,8 @@
 endpoint needs (SPEC §7). A token acts as its staff user, with that user's roles and limits.
 
 The checks run before the request is read, in this order: the token (401), its rate (429),
-read-only tokens on a write (403), the endpoint's permissions (403).
+read-only tokens on a write (403), the endpoint's permissions (403), and query parameters the
+endpoint does not take (422: a misspelt filter must not quietly list everything).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from accounts.models import ApiToken, User
 from billing.api.problems import Problem
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+QUERY_NAMES = "_api_query_names"  # set on the request by base._declare_query_names
 
 
 class BearerToken(HttpBearer):
@@ -69,6 +71,14 @@ class BearerToken(HttpBearer):
                 "forbidden",
                 f"{user.username}'s roles ({roles}) do not allow this "
                 f"(it needs {', '.join(self.permissions)}).",
+            )
+        known = getattr(request, QUERY_NAMES, frozenset())
+        unknown = [name for name in request.GET if name not in known]
+        if unknown:
+            raise Problem(
+                "validation-error",
+                "Some parameters are not valid; see errors.",
+                errors={name[:100]: "Not a parameter of this endpoint." for name in unknown},
             )
         request.user = user
         return found

@@ -4,7 +4,8 @@ OpenAPI, and its URLs stating their access rule (an API token; the schema and do
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import wraps
 from typing import Annotated, Any
 
 from django.contrib.auth.decorators import login_not_required
@@ -18,6 +19,7 @@ from ninja.parser import Parser
 from ninja.schema import NinjaGenerateJsonSchema
 
 from billing.api import problems
+from billing.api.auth import QUERY_NAMES
 from billing.api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
 from billing.api.problems import MEDIA_TYPE, TYPES, Problem, ProblemOut
 
@@ -49,6 +51,25 @@ def _text_problems(value: Any, path: str, found: dict[str, str]) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _text_problems(item, f"{path}.{index}" if path else str(index), found)
+
+
+def _declare_query_names(run: Callable[..., Any]) -> Callable[..., Any]:
+    """A view decorator of every operation: note on the request which query parameters the
+    operation takes, for the check of auth.py (which sees the request, not the operation)."""
+    operation = run.__self__  # type: ignore[attr-defined]
+    names: set[str] = set()
+    for model in operation.models:
+        if model.__ninja_param_source__ == "query":
+            for name, field in model.model_fields.items():
+                names.add(field.alias or name)
+            names.update(getattr(model, "__ninja_flatten_map__", {}))
+
+    @wraps(run)
+    def declared(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        setattr(request, QUERY_NAMES, frozenset(names))
+        return run(request, *args, **kwargs)
+
+    return declared
 
 
 def _no_constant(name: str) -> Any:
@@ -219,4 +240,5 @@ def make_api() -> BillingAPI:
         openapi_extra={"info": {"contact": {"name": "Billing admin team"}}},
     )
     problems.install(api)
+    api.add_decorator(_declare_query_names, mode="view")
     return api
