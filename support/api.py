@@ -13,7 +13,7 @@ from ninja import Field, Query, Router, Schema
 from pydantic import ConfigDict, StrictInt
 
 from accounts.models import User
-from billing.api.actions import RequiredIdempotencyKey
+from billing.api.actions import TICKET_PATTERN, IdempotencyKey
 from billing.api.auth import actor_of, staff
 from billing.api.base import (
     OBJECT_ERRORS,
@@ -158,7 +158,9 @@ def get_ticket(request: HttpRequest, ticket_id: ObjectId) -> TicketDetailOut:
 class TicketIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    external_ref: str = Field(max_length=64, description="The helpdesk's key, e.g. ZD-48213.")
+    external_ref: str = Field(
+        pattern=TICKET_PATTERN, description="The helpdesk's key, e.g. ZD-48213."
+    )
     subject: str = Field(max_length=services.SUBJECT_MAX)
     requester_email: str = Field(max_length=254)
     customer_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)] | None = None
@@ -176,7 +178,7 @@ class TicketIn(Schema):
     openapi_extra=documented(*WRITE_ERRORS, replayed=True),
 )
 def create_ticket(
-    request: HttpRequest, payload: TicketIn, idempotency_key: RequiredIdempotencyKey
+    request: HttpRequest, payload: TicketIn, idempotency_key: IdempotencyKey
 ) -> HttpResponse:
     user = actor_of(request)
 
@@ -231,7 +233,7 @@ def add_note(
     request: HttpRequest,
     ticket_id: ObjectId,
     payload: NoteIn,
-    idempotency_key: RequiredIdempotencyKey,
+    idempotency_key: IdempotencyKey,
 ) -> HttpResponse:
     user = actor_of(request)
     ticket = _ticket(ticket_id)

@@ -48,30 +48,26 @@ from billing.models import (
     Subscription,
     clean_ticket_ref,
 )
+from billing.models.actions import TICKET_REF
 from billing.money import MAX_AMOUNT
 
 router = Router(tags=["actions"])
 
 REQUEST = policy.REQUEST
 NEWEST = Keyset("created_at")
+# The shapes the money path accepts (models.actions.TICKET_REF, in either case; a reason code is
+# a slug), so that the schema says what a request must look like.
+TICKET_PATTERN = "^" + TICKET_REF.pattern.replace("A-Z", "A-Za-z") + "$"
+REASON_PATTERN = r"^[-a-zA-Z0-9_]{1,40}$"
 
 IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        None,
-        alias=HEADER,
-        pattern=KEY_PATTERN,
-        description="Required, except for a dry run: a value of yours unique to this request "
-        "(a UUID will do). The same key and body again get the first answer again.",
-    ),
-]
-RequiredIdempotencyKey = Annotated[
     str,
     Header(
         alias=HEADER,
         pattern=KEY_PATTERN,
         description="A value of yours unique to this request (a UUID will do). The same key "
-        "and body again get the first answer again.",
+        "and body again get the first answer again. A dry run takes one too, and leaves it "
+        "unused.",
     ),
 ]
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Minor units.")]
@@ -88,10 +84,10 @@ class ActionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(
-        max_length=40, description="A reason code of this kind (GET /reason-codes)."
+        pattern=REASON_PATTERN, description="A reason code of this kind (GET /reason-codes)."
     )
     ticket: str = Field(
-        max_length=64, description="The helpdesk ticket it is done under, e.g. ZD-48213."
+        pattern=TICKET_PATTERN, description="The helpdesk ticket it is done under, e.g. ZD-48213."
     )
     note: str = Field("", max_length=NOTE_MAX, description="Required when the reason is other.")
     dry_run: StrictBool = Field(

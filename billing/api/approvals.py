@@ -18,7 +18,7 @@ from accounts.models import User
 from billing import actions
 from billing.actions import policy
 from billing.actions.justification import NOTE_MAX
-from billing.api.actions import RequiredIdempotencyKey, action_answer, with_details
+from billing.api.actions import IdempotencyKey, action_answer, with_details
 from billing.api.auth import actor_of, staff
 from billing.api.base import OBJECT_ERRORS, READ_ERRORS, WRITE_ERRORS, Cursor, Limit, ObjectId
 from billing.api.base import documented as _documented
@@ -155,7 +155,7 @@ def _decided(action: Action) -> tuple[int, ActionOut]:
 def approve(
     request: HttpRequest,
     approval_id: ObjectId,
-    idempotency_key: RequiredIdempotencyKey,
+    idempotency_key: IdempotencyKey,
     payload: Annotated[ApproveIn | None, Body(None)] = None,
 ) -> HttpResponse:
     """Approve someone else's request that your own limit covers; the action then runs, and
@@ -182,7 +182,7 @@ def reject(
     request: HttpRequest,
     approval_id: ObjectId,
     payload: RejectIn,
-    idempotency_key: RequiredIdempotencyKey,
+    idempotency_key: IdempotencyKey,
 ) -> HttpResponse:
     user = actor_of(request)
     approval = _approval(approval_id)
@@ -204,7 +204,7 @@ def reject(
     openapi_extra=_documented(*WRITE_ERRORS, replayed=True),
 )
 def withdraw(
-    request: HttpRequest, approval_id: ObjectId, idempotency_key: RequiredIdempotencyKey
+    request: HttpRequest, approval_id: ObjectId, idempotency_key: IdempotencyKey
 ) -> HttpResponse:
     """Withdraw a request of yours that is still waiting for a decision."""
     user = actor_of(request)

@@ -72,7 +72,7 @@ class BearerToken(HttpBearer):
                 f"{user.username}'s roles ({roles}) do not allow this "
                 f"(it needs {', '.join(self.permissions)}).",
             )
-        known = getattr(request, QUERY_NAMES, frozenset())
+        known: frozenset[str] = getattr(request, QUERY_NAMES, frozenset())
         unknown = [name for name in request.GET if name not in known]
         if unknown:
             raise Problem(

@@ -220,7 +220,7 @@ approval.
   status and body (marked `Idempotent-Replayed: true`); the same key with another request is
   refused with 409. Keys belong to a token and are kept for good.
 * **Dry runs**: every action accepts `"dry_run": true` and answers what it would do and whether
-  it would need an approval, creating nothing (no Idempotency-Key needed).
+  it would need an approval, creating nothing (its Idempotency-Key is left unused).
 * **Errors** are `application/problem+json` (RFC 9457): `type`, `title`, `status`, `detail`,
   and for 422 `errors`, one entry per field.
 * **Rate**: each token may send 10 requests a second (a setting), in bursts of as many; more

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 
@@ -28,6 +29,8 @@ from billing.api import problems
 from billing.api.auth import token_of
 from billing.api.problems import Problem
 from billing.models import IdempotencyKey, IdempotentResponse
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 KEY_PATTERN = r"^[!-~]{1,255}$"  # visible ASCII, as Stripe's keys
@@ -57,22 +60,8 @@ def fingerprint(request: HttpRequest) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def require_key(key: str | None) -> str:
-    if not key:
-        raise Problem(
-            "validation-error",
-            "Every write needs an Idempotency-Key header.",
-            errors={
-                HEADER: "Send an Idempotency-Key header, a value of your own that is unique to "
-                "this request (a UUID will do); send the same one when you retry it."
-            },
-        )
-    return key
-
-
-def idempotent(request: HttpRequest, key: str | None, write: Callable[[], Answer]) -> HttpResponse:
+def idempotent(request: HttpRequest, key: str, write: Callable[[], Answer]) -> HttpResponse:
     """Run `write` once for this token and key, and keep its answer for any retry."""
-    key = require_key(key)
     token = token_of(request)
     print_ = fingerprint(request)
     try:
@@ -98,6 +87,16 @@ def idempotent(request: HttpRequest, key: str | None, write: Callable[[], Answer
         content_type=response["Content-Type"],
         body=response.content.decode(),
         created_at=timezone.now(),
+    )
+    # Who wrote what through the API, by which token: the claim and its answer are kept too.
+    logger.info(
+        "API write %s %s by %s with token %s…: %s (idempotency key #%s)",
+        request.method,
+        request.path,
+        token.user.username,
+        token.prefix,
+        response.status_code,
+        claim.pk,
     )
     return response
 

@@ -36,7 +36,7 @@ def test_a_credit_changes_the_balance(client, account, finance_user):
         **WHY,
     }
 
-    preview = api.post(finance, "/credits", {**body, "dry_run": True}, key=None)
+    preview = api.post(finance, "/credits", {**body, "dry_run": True})
     credited = api.post(finance, "/credits", body)
 
     assert preview.json()["lines"] == [
@@ -99,7 +99,6 @@ def test_a_credit_is_reversed_in_part(client, account, finance_user):
         finance,
         f"/credits/{credit['id']}/reversals",
         {"amount": 1600, "reason": "issued_in_error", **WHY, "dry_run": True},
-        key=None,
     )
 
     assert reversed_.json()["state"] == "succeeded"
@@ -296,7 +295,6 @@ def test_voiding_an_open_invoice(client, db, stripe_emulator, finance_user):
         finance,
         f"/invoices/{invoice.pk}/actions",
         {"action": "void", "reason": "billing_error", "dry_run": True, **WHY},
-        key=None,
     )
     voided = api.post(
         finance,

@@ -139,13 +139,16 @@ def _header(key):
     return {} if key is None else {"Idempotency-Key": key}
 
 
-def test_a_dry_run_needs_no_key_and_keeps_none(client, account, support_user):
-    response = Api(client).post(
-        token_for(support_user), "/refunds", body(account, dry_run=True), key=None
-    )
+def test_a_dry_run_leaves_its_key_unused(client, account, support_user):
+    api = Api(client)
+    token = token_for(support_user)
 
-    assert response.status_code == 200
-    assert not IdempotencyKey.objects.exists()
+    dry = api.post(token, "/refunds", body(account, dry_run=True), key="later")
+    real = api.post(token, "/refunds", body(account), key="later")
+
+    assert dry.status_code == 200
+    assert real.status_code == 201
+    assert IdempotencyKey.objects.count() == 1
 
 
 def test_a_refused_request_does_not_use_up_its_key(client, account, auditor_user, support_user):

@@ -236,7 +236,7 @@ def test_a_dry_run_answers_the_preview_and_the_decision_and_creates_nothing(
     support = token_for(support_user)
 
     within = refund(api, support, account.payment, 2000, dry_run=True)
-    over = refund(api, support, account.payment, 20000, dry_run=True, key=None)
+    over = refund(api, support, account.payment, 20000, dry_run=True)
 
     assert within.status_code == over.status_code == 200
     assert within.json() == {
@@ -267,13 +267,14 @@ def test_a_dry_run_checks_the_request_as_the_request_would(client, account, supp
         account.payment,
         60000,
         reason="nope",
-        ticket="x",
+        note="card 4242 4242 4242 4242",
         dry_run=True,
     )
 
     errors = field_errors(response)
-    assert set(errors) == {"amount", "reason", "ticket"}
+    assert set(errors) == {"amount", "reason", "note"}
     assert "At most $500.00" in errors["amount"]
+    assert not Action.objects.exists()
 
 
 @pytest.mark.parametrize(
