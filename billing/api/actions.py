@@ -99,7 +99,11 @@ class ActionIn(Schema):
 
 
 def _created(action: Action) -> tuple[int, ActionOut]:
-    return 201, action_out(action, now=timezone.now())
+    """The action as it stands after the request (read again with its details, e.g. why
+    Stripe has not answered yet), with the policy's word on why it waits, if it does."""
+    answer = action_answer(with_details(Action.objects.filter(pk=action.pk)).get(), timezone.now())
+    answer.policy_note = action.policy_note
+    return 201, answer
 
 
 def _dry_run(

@@ -89,10 +89,6 @@ class Problem(Exception):
         self.errors = errors
         self.headers = headers or {}
 
-    @property
-    def status(self) -> int:
-        return TYPES[self.slug][0]
-
 
 def not_found(what: str) -> Problem:
     return Problem("not-found", f"No {what}.")

@@ -86,7 +86,7 @@ def problem(response) -> dict:
         response["Content-Type"],
         response.content[:300],
     )
-    body = response.json()
+    body = json.loads(response.content)
     assert body["status"] == response.status_code
     assert {"type", "title", "detail", "instance"} <= body.keys()
     return body

@@ -4,7 +4,10 @@ HTML page, never a traceback."""
 import json
 
 import pytest
+from django.http import HttpResponseServerError
+from django.test import RequestFactory
 
+from billing.api import problems
 from billing.models import Action
 from tests.api.conftest import BASE, PROBLEM, Api, field_errors, problem, token_for
 from tests.factories import make_customer, make_payment
@@ -175,3 +178,28 @@ def test_an_unknown_path_outside_the_api_is_still_a_page(client):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_a_crash_is_a_500_problem_without_its_traceback(caplog):
+    request = RequestFactory().post(f"{BASE}/refunds")
+
+    response = problems.response_for(request, RuntimeError("secret internals"))
+
+    assert response.status_code == 500
+    body = problem(response)
+    assert body["type"].endswith(":server-error")
+    assert "secret internals" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    assert "secret internals" in caplog.text  # logged, for us
+
+
+def test_the_net_turns_any_other_error_page_under_the_api_into_a_problem():
+    page = HttpResponseServerError("<html><body>Server Error (500)</body></html>")
+    middleware = problems.ApiProblemMiddleware(lambda request: page)
+
+    under_api = middleware(RequestFactory().get(f"{BASE}/customers"))
+    elsewhere = middleware(RequestFactory().get("/customers/"))
+
+    assert under_api.status_code == 500
+    assert under_api["Content-Type"] == PROBLEM
+    assert elsewhere is page

@@ -68,6 +68,7 @@ def test_payments_show_what_is_refundable_counting_refunds_in_flight(
     action = api.get(token, f"/actions/{asked['id']}").json()
 
     assert asked["state"] == action["state"] == "executing"
+    assert "Stripe did not answer" in asked["error"]["message"]
     assert "Stripe did not answer" in action["error"]["message"]
     assert (payment["amount"], payment["amount_refunded"], payment["refundable"]) == (
         50000,
