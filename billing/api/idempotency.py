@@ -90,10 +90,10 @@ def idempotent(request: HttpRequest, key: str, write: Callable[[], Answer]) -> H
     )
     # Who wrote what through the API, by which token: the claim and its answer are kept too.
     logger.info(
-        "API write %s %s by %s with token %s…: %s (idempotency key #%s)",
+        "API write %s %s by staff #%s with token %s…: %s (idempotency key #%s)",
         request.method,
         request.path,
-        token.user.username,
+        token.user_id,
         token.prefix,
         response.status_code,
         claim.pk,
