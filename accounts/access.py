@@ -46,7 +46,13 @@ def staff_view(*permissions: str) -> Callable[[View], View]:
 
 
 def access_rule(view: Callable) -> str | None:
-    """How a view is protected, for the convention test; None if it states no rule."""
+    """How a view is protected, for the convention test; None if it states no rule.
+
+    The JSON API's endpoints take an API token instead of a session (billing/api/auth.py)
+    and say so with `api_access`."""
+    api = getattr(view, "api_access", None)
+    if api is not None:
+        return f"api: {api}"
     if getattr(view, "login_required", True) is False:
         return "public"
     permissions = getattr(view, "staff_permissions", None)

@@ -1,10 +1,19 @@
+from __future__ import annotations
+
+import datetime as dt
+
 from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
 
 from accounts.audit import AuditedHistory
 
 
 class User(AbstractUser):
-    """A staff member. Roles are the groups `support`, `finance`, `admin` and `auditor`.
+    """A staff member. Roles are the groups `support`, `finance`, `admin`, `auditor` and
+    `agent` (an automation, through the API only).
 
     Staff are deactivated, never deleted: their name stays on every change they made.
     """
@@ -22,3 +31,76 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self, at: dt.datetime) -> ApiTokenQuerySet:
+        """Neither revoked nor expired at `at` (their owner may still be deactivated)."""
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+        )
+
+
+class ApiToken(models.Model):
+    """A bearer token of the JSON API (SPEC §7). It acts as its staff user, with that user's
+    roles and limits; a read-only token only reads.
+
+    Only the SHA-256 of the token is stored (it is 240 random bits, so a fast hash is what a
+    lookup needs and a slow one would not add to it); its first characters (`prefix`) name it
+    on screens and in logs. Tokens are revoked, never deleted.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. “refund bot”.")
+    prefix = models.CharField(max_length=12, help_text="The token's first characters.")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token.")
+    read_only = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # The request-rate state (GCRA's theoretical arrival time): per request bookkeeping, like
+    # last_used_at, and so not in the token's history.
+    throttled_until = models.DateTimeField(null=True, blank=True)
+
+    history = AuditedHistory(excluded_fields=["last_used_at", "throttled_until"])
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ("view",)
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(Exact(Length("digest"), 64)), name="apitoken_digest_sha256"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("created_at")),
+                name="apitoken_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True, revoked_by__isnull=True)
+                | Q(revoked_at__isnull=False),
+                name="apitoken_revoked_by_only_if_revoked",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name}, {self.user.username})"
+
+    @property
+    def scope(self) -> str:
+        return "read-only" if self.read_only else "read and write"
+
+    def state(self, at: dt.datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= at:
+            return "expired"
+        return "active"

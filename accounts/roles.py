@@ -1,4 +1,4 @@
-"""The four staff roles (SPEC §1) as Django groups, and the permissions each one holds.
+"""The staff roles (SPEC §1) as Django groups, and the permissions each one holds.
 
 A user may hold several roles: their rights are the union. Data migrations call `sync_roles`
 so that the groups in the database always match this table.
@@ -12,6 +12,7 @@ class Role(StrEnum):
     FINANCE = "finance"
     ADMIN = "admin"
     AUDITOR = "auditor"
+    AGENT = "agent"
 
 
 # Everyone who works here may read everything about a customer.
@@ -52,6 +53,10 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "accounts.manage_staff",
     ],
     Role.AUDITOR: [*_READ, "billing.view_audit_log", "billing.export_data"],
+    # Automations and AI agents, through the API only: they read what support reads and may
+    # ask for any action, but never act directly (no `billing.act_directly`, so the policy sends
+    # every request of theirs to a person for approval) and never decide one.
+    Role.AGENT: [*_READ, "billing.request_action"],
 }
 
 

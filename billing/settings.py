@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "simple_history",
     "django_tasks_db",
+    "ninja",  # the API's docs page and its assets, served from here (no CDN)
     "accounts",
     "billing",
     "support",
@@ -97,6 +98,8 @@ if DEVTOOLS:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    # Outermost: any error under /api/ leaves as application/problem+json, never a page.
+    "billing.api.problems.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -200,6 +203,13 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_emulator" if DEBUG else None)
 # How long one Stripe request may take before we stop waiting (and retry later, same key).
 STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", "20")
+
+# The JSON API: requests a second per token (in bursts of as many), and how long a request
+# whose Idempotency-Key is in use waits for the first one's answer before answering 409.
+API_RATE_PER_SECOND = env_float("API_RATE_PER_SECOND", "10")
+if API_RATE_PER_SECOND <= 0:
+    raise ImproperlyConfigured("API_RATE_PER_SECOND must be above 0.")
+API_IDEMPOTENCY_WAIT_SECONDS = env_float("API_IDEMPOTENCY_WAIT_SECONDS", "10")
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

@@ -23,6 +23,7 @@ SECTIONS = [
     Section("Audit log", "audit_log", "billing.view_audit_log"),
     Section("Policy", "policy", "billing.view_policylimit"),
     Section("Staff", "staff", "accounts.manage_staff"),
+    Section("API tokens", "api_tokens", "accounts.manage_staff"),
 ]
 
 

@@ -39,6 +39,7 @@ _numbers = itertools.count(1)
 __all__ = [
     "PASSWORD",
     "admin_user",
+    "agent_user",
     "auditor_user",
     "finance_user",
     "make_customer",
@@ -89,6 +90,12 @@ def admin_user(db) -> User:
 @pytest.fixture
 def auditor_user(db) -> User:
     return make_staff(Role.AUDITOR, username="otto")
+
+
+@pytest.fixture
+def agent_user(db) -> User:
+    """An automation: requests everything, through the API, and decides nothing."""
+    return make_staff(Role.AGENT, username="ava")
 
 
 def make_customer(**fields) -> Customer:

@@ -22,7 +22,7 @@ def all_patterns(resolver=None, prefix=""):
             yield prefix + str(entry.pattern), entry
 
 
-PUBLIC = {"login/", "healthz", "stripe/webhook/"}
+PUBLIC = {"login/", "healthz", "stripe/webhook/", "api/v1/openapi.json", "api/v1/docs"}
 
 
 def test_every_view_states_who_may_open_it():
@@ -41,16 +41,37 @@ def test_only_the_intended_views_are_public():
 
 def sample_path(route: str) -> str:
     """The route with every parameter filled: ints with 1, slugs with a real one."""
-    return "/" + re.sub(r"<slug:\w+>", "refund", re.sub(r"<int:\w+>", "1", route))
+    return "/" + re.sub(r"<[^>]+>", "1", re.sub(r"<slug:\w+>", "refund", route))
+
+
+def api_route(pattern) -> bool:
+    return (access_rule(pattern.callback) or "").startswith("api: ")
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("route", [route for route, _ in all_patterns() if route not in PUBLIC])
+@pytest.mark.parametrize(
+    "route",
+    [route for route, pattern in all_patterns() if route not in PUBLIC and not api_route(pattern)],
+)
 def test_anonymous_users_are_sent_to_login(client, route):
     response = client.get(sample_path(route))
 
     assert response.status_code == 302
     assert response["Location"].startswith("/login/?next=")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "route", sorted({route for route, pattern in all_patterns() if api_route(pattern)})
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_api_answers_anonymous_requests_401_in_json(client, route, method):
+    response = getattr(client, method)(sample_path(route))
+
+    assert response.status_code in (401, 404, 405), response.content
+    assert response["Content-Type"] == "application/problem+json"
+    if response.status_code != 401:  # the API's root, or a method the route does not take
+        assert route == "api/v1/" or response.status_code == 405
 
 
 @pytest.mark.django_db

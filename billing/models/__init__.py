@@ -9,6 +9,7 @@ from billing.models.actions import (
     ReasonCode,
     clean_ticket_ref,
 )
+from billing.models.api import IdempotencyKey, IdempotentResponse
 from billing.models.catalog import (
     BOOLEAN_FEATURES,
     UNLIMITED,
@@ -90,6 +91,8 @@ __all__ = [
     "DecisionRecord",
     "EntitlementOverride",
     "Feature",
+    "IdempotencyKey",
+    "IdempotentResponse",
     "Interval",
     "Invoice",
     "InvoiceStatus",

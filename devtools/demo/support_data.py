@@ -1,6 +1,7 @@
-"""The support side of the demo: one staff login per role, tickets and notes on the demo
-customers (whose billing is seeded in Stripe, see stripe_history.py, and mirrored), and a few
-staff actions taken through the real money path."""
+"""The support side of the demo: one staff login per role, an `agent` (an automation, with an
+API token instead of a password), tickets and notes on the demo customers (whose billing is
+seeded in Stripe, see stripe_history.py, and mirrored), and a few staff actions taken through
+the real money path."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import random
 from django.db import transaction
 
 from accounts.audit import audited
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.roles import Role
 from accounts.services import create_staff_user
+from accounts.tokens import issue_token, revoke_token
 from billing import actions
 from billing.models import (
     Customer,
@@ -31,6 +33,8 @@ DEMO_STAFF = {
     Role.ADMIN: ("Ada", "Admin"),
     Role.AUDITOR: ("Otto", "Auditor"),
 }
+AGENT = ("Ava", "Agent")
+AGENT_TOKEN_NAME = "demo agent (printed at start)"
 TICKET_SUBJECTS = [
     "Charged twice this month",
     "Refund request for our annual plan",
@@ -79,6 +83,41 @@ def ensure_staff() -> list[User]:
                 user.save()
         staff.append(user)
     return staff
+
+
+def ensure_agent() -> User:
+    """The `agent` user: an automation that works through the API only, so no password."""
+    agent = User.objects.filter(username=Role.AGENT.value).first()
+    if agent is None:
+        first, last = AGENT
+        agent = create_staff_user(
+            actor=None,
+            username=Role.AGENT.value,
+            email="agent@billing-admin.example",
+            first_name=first,
+            last_name=last,
+            roles=[Role.AGENT],
+            password=None,
+            reason="Demo automation (API only)",
+        )
+    return agent
+
+
+def agent_token(agent: User, *, now: dt.datetime) -> str:
+    """A fresh API token for the agent, printed at each start (tokens are stored hashed, so
+    the previous one cannot be shown again: it is revoked)."""
+    for earlier in ApiToken.objects.usable(now).filter(user=agent, name=AGENT_TOKEN_NAME):
+        revoke_token(actor=None, token=earlier, reason="demo restarted: a new token", now=now)
+    _, value = issue_token(
+        actor=None,
+        user=agent,
+        name=AGENT_TOKEN_NAME,
+        read_only=False,
+        expires_in_days=None,
+        now=now,
+        reason="Demo agent's API token, printed at start",
+    )
+    return value
 
 
 def seed_tickets(

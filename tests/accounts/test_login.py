@@ -94,7 +94,7 @@ def test_each_request_gets_a_new_nonce(client, support_user):
     assert first != second
 
 
-NAV = ["Customers", "Tickets", "Approvals", "Audit log", "Policy", "Staff"]
+NAV = ["Customers", "Tickets", "Approvals", "Audit log", "Policy", "Staff", "API tokens"]
 
 
 @pytest.mark.parametrize(

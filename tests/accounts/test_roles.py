@@ -8,7 +8,7 @@ from tests.factories import make_staff
 pytestmark = pytest.mark.django_db
 
 
-def test_the_four_roles_exist_with_exactly_their_permissions():
+def test_the_five_roles_exist_with_exactly_their_permissions():
     for role, expected in ROLE_PERMISSIONS.items():
         group = Group.objects.get(name=role)
         held = {
@@ -46,6 +46,18 @@ def test_the_four_roles_exist_with_exactly_their_permissions():
                 "support.add_note",
             ],
         ),
+        (
+            Role.AGENT,
+            ["billing.request_action", "billing.view_customer", "billing.view_payment"],
+            [
+                "billing.act_directly",
+                "billing.approve_action",
+                "billing.view_audit_log",
+                "billing.export_data",
+                "support.work_ticket",
+                "support.add_note",
+            ],
+        ),
     ],
 )
 def test_what_each_role_may_do(role, may, may_not):
@@ -53,6 +65,15 @@ def test_what_each_role_may_do(role, may, may_not):
 
     assert all(user.has_perm(name) for name in may)
     assert not any(user.has_perm(name) for name in may_not)
+
+
+def test_the_agent_reads_what_support_reads():
+    support = make_staff(Role.SUPPORT)
+    agent = make_staff(Role.AGENT)
+
+    reads = {name for name in support.get_all_permissions() if ".view_" in name}
+    assert reads
+    assert reads == {name for name in agent.get_all_permissions() if ".view_" in name}
 
 
 def test_several_roles_give_the_union_of_their_rights():

@@ -131,17 +131,42 @@ def test_demo_seeds_varied_data_into_stripe_and_mirrors_it(settings, capsys, tmp
         response = client.post("/login/", {"username": role, "password": password})
         assert (response.status_code, response["Location"]) == (302, "/"), role
         client.post("/logout/")
+    # The agent works through the API, with the token printed at start, and cannot sign in.
+    agent = User.objects.get(username="agent")
+    assert list(agent.groups.values_list("name", flat=True)) == ["agent"]
+    assert not agent.has_usable_password()
+    token = agent_token_in(output)
+    response = client.get("/api/v1/customers", {"q": "a"}, headers=bearer(token))
+    assert response.status_code == 200
+    assert response.json()["items"]
 
 
-def test_a_second_run_loads_the_saved_stripe_state_and_keeps_the_data(settings, capsys, tmp_path):
+def agent_token_in(output: str) -> str:
+    return re.search(r"^  agent +(bat_\S+)$", output, re.M).group(1)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_second_run_loads_the_saved_stripe_state_and_keeps_the_data(
+    settings, capsys, tmp_path, client
+):
     settings.DEBUG = True
     state = tmp_path / "stripe.pickle"
     run_demo(state, "--customers", "20")
+    first_token = agent_token_in(capsys.readouterr().out)
     seeded = set(Customer.objects.values_list("stripe_customer_id", flat=True))
 
     run_demo(state)
 
     output = capsys.readouterr().out
+    # A new agent token at each start; the previous one no longer works.
+    assert (
+        client.get("/api/v1/reason-codes", headers=bearer(agent_token_in(output))).status_code
+        == 200
+    )
+    assert client.get("/api/v1/reason-codes", headers=bearer(first_token)).status_code == 401
     assert "already present (20 customers)" in output
     assert f"Stripe state loaded from {state}" in output
     assert set(Customer.objects.values_list("stripe_customer_id", flat=True)) == seeded

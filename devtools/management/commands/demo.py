@@ -55,6 +55,8 @@ from devtools.demo.stripe_history import seed_stripe
 from devtools.demo.support_data import (
     DEMO_PASSWORD,
     DEMO_STAFF,
+    agent_token,
+    ensure_agent,
     ensure_staff,
     seed_actions,
     seed_tickets,
@@ -126,6 +128,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         first_run = self.check_state(state_path)
         staff = ensure_staff()
+        agent = ensure_agent()
         emulator = self.start_emulator(options["stripe_port"], port, state_path, first_run)
         serving = False
         try:
@@ -144,6 +147,7 @@ class Command(BaseCommand):
                     emulator.save(state_path)
                     self.stdout.write(f"Ready in {time.monotonic() - started:.1f} s.")
                     self.print_logins(port, emulator, state_path, serve=serve)
+                    self.print_agent(port, agent_token(agent, now=timezone.now()))
                     if serve:
                         serving = True
                         self.serve(emulator, port, state_path, first_run, live_customer)
@@ -282,6 +286,20 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role.value:<8}  {first} {last}")
         running = "" if serve else " (stopped with this command)"
         self.stdout.write(f"Stripe emulator: {emulator.url}{running}; state in {state_path}")
+        self.stdout.write("")
+
+    def print_agent(self, port: int, token: str) -> None:
+        api = f"http://127.0.0.1:{port}/api/v1"
+        self.stdout.write(
+            f"JSON API: {api}/ (docs: {api}/docs). The agent (an automation: every action it "
+            "asks for waits for a person's approval) has this API token, new at each start:"
+        )
+        self.stdout.write(f"  agent     {token}")
+        self.stdout.write(f'  curl -H "Authorization: Bearer {token}" "{api}/customers?q=acme"')
+        self.stdout.write(
+            "More tokens, for any staff user: manage.py create_api_token <username> "
+            "[--read-only] [--expires DAYS], or the API tokens page (admin)."
+        )
         self.stdout.write("")
 
     # Serving -------------------------------------------------------------------------------

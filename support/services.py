@@ -1,0 +1,102 @@
+"""Writes to tickets and notes. Each takes the acting staff member, validates what it is given
+(reporting every problem at once, by field) and owns its transaction and audit context."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from accounts.audit import audited
+from accounts.models import User
+from billing.actions.justification import check_free_text
+from billing.models import Customer, clean_ticket_ref
+from support.models import Note, Ticket, TicketStatus
+
+SUBJECT_MAX = 300
+NOTE_MAX = 10_000
+
+
+def create_ticket(
+    *,
+    actor: User,
+    external_ref: str,
+    subject: str,
+    requester_email: str,
+    customer: Customer | None,
+    assignee: User | None = None,
+    now: dt.datetime,
+) -> Ticket:
+    """A new ticket (status new), as the helpdesk names it (`external_ref`, e.g. ZD-48213)."""
+    errors: dict[str, str] = {}
+    ref = clean_ticket_ref(external_ref or "")
+    if ref is None:
+        errors["external_ref"] = "A helpdesk reference looks like ZD-48213."
+    elif Ticket.objects.filter(external_ref=ref).exists():
+        errors["external_ref"] = f"There is a ticket {ref} already."
+    subject = (subject or "").strip()
+    if not subject:
+        errors["subject"] = "Give the ticket a subject."
+    elif len(subject) > SUBJECT_MAX:
+        errors["subject"] = f"Keep the subject under {SUBJECT_MAX} characters."
+    else:
+        check_free_text(subject, "subject", errors)
+    requester_email = (requester_email or "").strip()
+    try:
+        validate_email(requester_email)
+    except ValidationError:
+        errors["requester_email"] = "Give the requester's email address."
+    if assignee is not None and not assignee.is_active:
+        errors["assignee_id"] = f"{assignee.username} is deactivated."
+    if errors or ref is None:
+        raise ValidationError(errors)
+    with (
+        transaction.atomic(durable=True),
+        audited(actor=actor, reason=f"Ticket {ref} opened", ticket=ref),
+    ):
+        return Ticket.objects.create(
+            external_ref=ref,
+            subject=subject,
+            customer=customer,
+            requester_email=requester_email,
+            status=TicketStatus.NEW if assignee is None else TicketStatus.OPEN,
+            assignee=assignee,
+            created_at=now,
+        )
+
+
+def add_note(*, actor: User, ticket: Ticket, body: str, now: dt.datetime) -> Note:
+    """A note on the ticket's customer, under the ticket. No card numbers: we never store them."""
+    errors: dict[str, str] = {}
+    body = (body or "").strip()
+    if not body:
+        errors["body"] = "Write the note."
+    elif len(body) > NOTE_MAX:
+        errors["body"] = f"Keep the note under {NOTE_MAX:,} characters."
+    else:
+        check_free_text(body, "body", errors)
+    if errors:
+        raise ValidationError(errors)
+    if ticket.customer_id is None:
+        raise TicketWithoutCustomer(
+            f"Ticket {ticket.external_ref} has no customer; notes are kept on a customer."
+        )
+    with (
+        transaction.atomic(durable=True),
+        audited(
+            actor=actor, reason=f"Note on ticket {ticket.external_ref}", ticket=ticket.external_ref
+        ),
+    ):
+        return Note.objects.create(
+            customer_id=ticket.customer_id,
+            ticket=ticket,
+            author=actor,
+            body=body,
+            created_at=now,
+        )
+
+
+class TicketWithoutCustomer(Exception):
+    """A note was asked for on a ticket that names no customer."""
