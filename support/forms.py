@@ -3,7 +3,7 @@ support.services; the rules (what a reference looks like, who may be assigned) s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -127,12 +127,11 @@ class CustomerNoteForm(NoteForm):
         self.customer = customer
         self.tickets = {ticket.pk: ticket for ticket in tickets}
         self.order_fields(["ticket", "ticket_ref", "body"])
-        self.fields["ticket"].choices = (
-            [("", "—")]
-            + [  # type: ignore[attr-defined]
-                (ticket.pk, f"{ticket.external_ref}: {ticket.subject[:60]}") for ticket in tickets
-            ]
-        )
+        choices: list[tuple[object, str]] = [("", "—")]
+        choices += [
+            (ticket.pk, f"{ticket.external_ref}: {ticket.subject[:60]}") for ticket in tickets
+        ]
+        cast(forms.ChoiceField, self.fields["ticket"]).choices = choices
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

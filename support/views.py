@@ -264,7 +264,7 @@ def tickets(request: StaffRequest) -> TemplateResponse:
 def ticket_new(request: StaffRequest) -> HttpResponse:
     """Open a ticket as the helpdesk names it; `?customer=<id>` fills the customer in."""
     if request.method == "GET":
-        initial = {"assignee": request.user.pk}
+        initial: dict[str, object] = {"assignee": request.user.pk}
         customer_id = request.GET.get("customer", "")
         if customer_id.isdigit():
             customer = Customer.objects.filter(pk=int(customer_id)).first()
