@@ -58,7 +58,7 @@ def home(request: StaffRequest) -> TemplateResponse:
 
 @staff_view("billing.view_customer")
 @require_GET
-def customers(request: StaffRequest) -> TemplateResponse:
+def customers(request: StaffRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     template = "support/customers.html"
     if request.htmx:
@@ -71,6 +71,11 @@ def customers(request: StaffRequest) -> TemplateResponse:
         if query
         else []
     )
+    exact = [customer for customer in results if customer.exact_match]
+    if len(exact) == 1 and not request.htmx:
+        # A search submitted (Enter) for one customer's Stripe id, billing email or invoice
+        # number opens that customer; as-you-type (htmx) results never navigate away.
+        return redirect("customer", customer_id=exact[0].pk)
     return TemplateResponse(
         request,
         template,
