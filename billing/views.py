@@ -455,7 +455,8 @@ def policy_limit(request: StaffRequest, limit_id: int) -> HttpResponse:
             per_day=data["per_day"],
             reason=data["reason"],
         )
-        return f"Limit of {changed} changed; it applies to the next action."
+        name = policy_admin.limit_name(changed.role, changed.kind, changed.currency)
+        return f"Limit of {name} changed; it applies to the next action."
 
     return _policy_write(request, "limit", limit.pk, form, write)
 
@@ -475,7 +476,8 @@ def policy_limit_new(request: StaffRequest) -> HttpResponse:
             per_day=data["per_day"],
             reason=data["reason"],
         )
-        return f"Limit of {added} added."
+        name = policy_admin.limit_name(added.role, added.kind, added.currency)
+        return f"Limit of {name} added."
 
     return _policy_write(request, "new_limit", 0, form, write)
 

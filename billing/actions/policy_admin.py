@@ -72,7 +72,8 @@ def _change_words(limit: PolicyLimit, per_action: int | None, per_day: int | Non
     )
 
 
-def _name(role: Group, kind: str, currency: str) -> str:
+def limit_name(role: Group, kind: str, currency: str) -> str:
+    """ "support refund in USD": a limit in words."""
     label = ActionKind(kind).label.lower()
     return f"{role.name} {label}" + (f" in {currency.upper()}" if currency else "")
 
@@ -91,7 +92,7 @@ def set_limit(
     _check_caps(limit.kind, per_action, per_day, errors)
     if errors:
         raise InvalidAction(errors)
-    name = _name(limit.role, limit.kind, limit.currency)
+    name = limit_name(limit.role, limit.kind, limit.currency)
     with (
         transaction.atomic(durable=True),
         audited(
@@ -136,7 +137,7 @@ def add_limit(
         _check_caps(kind, per_action, per_day, errors)
     if errors:
         raise InvalidAction(errors)
-    name = _name(role, kind, currency)
+    name = limit_name(role, kind, currency)
     words = (
         f"per action {describe_cap(kind, currency, per_action)}, "
         f"per 24 h {describe_cap(kind, currency, per_day)}"
