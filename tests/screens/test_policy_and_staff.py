@@ -263,3 +263,25 @@ def test_the_staff_page_offers_admins_the_changes(admin, support_user):
     assert f'action="/staff/{support_user.pk}/roles/"' in html
     assert f'action="/staff/{support_user.pk}/active/"' in html
     assert Group.objects.filter(name="agent").exists()
+
+
+def test_the_policy_services_refuse_anyone_but_an_admin(finance_user):
+    from billing.actions import NotAllowed, policy_admin
+
+    limit = support_refund_limit()
+
+    with pytest.raises(NotAllowed):
+        policy_admin.set_limit(
+            actor=finance_user, limit=limit, per_action=1, per_day=None, reason="mine"
+        )
+    with pytest.raises(NotAllowed):
+        policy_admin.change_reason_code(
+            actor=finance_user,
+            reason_code=ReasonCode.objects.first(),
+            active=False,
+            requires_note=False,
+            reason="mine",
+        )
+
+    limit.refresh_from_db()
+    assert limit.per_action == 10_000

@@ -301,3 +301,21 @@ def test_the_ticket_page_costs_the_same_for_5_and_50_notes_and_actions(
 
     assert counts[0] == counts[1], counts
     assert counts[0] <= TICKET_PAGE_QUERIES, counts
+
+
+def test_the_ticket_services_refuse_someone_who_does_not_work_tickets(auditor_user):
+    from django.core.exceptions import PermissionDenied
+
+    from support import services
+
+    ticket = make_ticket(make_customer())
+
+    with pytest.raises(PermissionDenied):
+        services.assign_ticket(actor=auditor_user, ticket=ticket, assignee=None, now=timezone.now())
+    with pytest.raises(PermissionDenied):
+        services.set_ticket_status(
+            actor=auditor_user, ticket=ticket, status="solved", now=timezone.now()
+        )
+
+    ticket.refresh_from_db()
+    assert ticket.status == "open"
