@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import StaffRequest, staff_view
 from accounts.forms import ApiTokenForm, RevokeTokenForm
 from accounts.models import ApiToken, User
+from accounts.roles import Role
 from accounts.tokens import TokenError, issue_token, revoke_token
 
 login = auth_views.LoginView.as_view(
@@ -22,7 +23,9 @@ logout = staff_view()(auth_views.LogoutView.as_view())
 @require_GET
 def staff(request: StaffRequest) -> TemplateResponse:
     users = User.objects.prefetch_related("groups").order_by("-is_active", "username")
-    return TemplateResponse(request, "accounts/staff.html", {"users": users})
+    return TemplateResponse(
+        request, "accounts/staff.html", {"users": users, "roles": [role.value for role in Role]}
+    )
 
 
 @staff_view("accounts.manage_staff")

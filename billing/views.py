@@ -15,12 +15,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
-from billing import actions
+from accounts.models import User
+from accounts.roles import Role
+from billing import actions, admin_forms
 from billing import audit_log as audit
 from billing import forms as billing_forms
 from billing.actions import policy as limits
-from billing.actions import review
+from billing.actions import policy_admin, review
+from billing.actions import staff as staff_changes
 from billing.models import (
+    MONEY_KINDS,
     Action,
     ActionKind,
     ActionState,
@@ -29,6 +33,7 @@ from billing.models import (
     PolicyLimit,
     ReasonCode,
 )
+from billing.money import format_amount
 
 
 @login_not_required
@@ -327,21 +332,246 @@ def audit_log(request: StaffRequest) -> TemplateResponse:
     )
 
 
+def _cap_text(limit: PolicyLimit, value: int | None) -> str:
+    """A cap as the edit form shows it (and parse_cap reads it back)."""
+    if value is None:
+        return ""
+    if limit.kind in MONEY_KINDS and value:
+        return format_amount(value, limit.currency)
+    return str(value)
+
+
+POLICY_HISTORY_SHOWN = 20
+
+
+def _policy_page(
+    request: StaffRequest, bound: tuple[str, int, object] | None = None, status: int = 200
+) -> TemplateResponse:
+    """The policy page; for an admin every row with its edit form, `bound` being the one
+    just posted with its errors."""
+    limits = list(
+        PolicyLimit.objects.select_related("role").order_by("role__name", "kind", "currency")
+    )
+    may_manage = request.user.has_perm(policy_admin.MANAGE_POLICY)
+    reasons = ReasonCode.objects.order_by("kind", "position")
+    if not may_manage:
+        reasons = reasons.filter(active=True)
+
+    def form_for(key: str, pk: int, make):
+        if bound is not None and bound[0] == key and bound[1] == pk:
+            return bound[2]
+        return make() if may_manage else None
+
+    limit_rows = [
+        (
+            limit,
+            form_for(
+                "limit",
+                limit.pk,
+                lambda limit=limit: admin_forms.CapsForm(
+                    kind=limit.kind,
+                    currency=limit.currency,
+                    initial={
+                        "per_action": _cap_text(limit, limit.per_action),
+                        "per_day": _cap_text(limit, limit.per_day),
+                    },
+                    prefix=f"limit-{limit.pk}",
+                ),
+            ),
+        )
+        for limit in limits
+    ]
+    reasons_by_kind: dict[str, list[tuple[ReasonCode, object]]] = {}
+    for reason in reasons:
+        form = form_for(
+            "reason",
+            reason.pk,
+            lambda reason=reason: admin_forms.ReasonChangeForm(
+                initial={"active": reason.active, "requires_note": reason.requires_note},
+                prefix=f"reason-{reason.pk}",
+            ),
+        )
+        reasons_by_kind.setdefault(reason.kind, []).append((reason, form))
+    context: dict[str, object] = {
+        "limit_rows": limit_rows,
+        "reasons_by_kind": [
+            (ActionKind(kind).label, rows) for kind, rows in reasons_by_kind.items()
+        ],
+        "may_manage": may_manage,
+    }
+    if may_manage:
+        context["new_limit_form"] = form_for("new_limit", 0, admin_forms.NewLimitForm)
+        context["new_reason_form"] = form_for("new_reason", 0, admin_forms.NewReasonForm)
+    if request.user.has_perm("billing.view_audit_log") or may_manage:
+        changes = [
+            *PolicyLimit.history.select_related("history_user").order_by("-history_date")[
+                :POLICY_HISTORY_SHOWN
+            ],
+            *ReasonCode.history.select_related("history_user").order_by("-history_date")[
+                :POLICY_HISTORY_SHOWN
+            ],
+        ]
+        changes.sort(key=lambda row: row.history_date, reverse=True)
+        context["changes"] = changes[:POLICY_HISTORY_SHOWN]
+    return TemplateResponse(request, "billing/policy.html", context, status=status)
+
+
 @staff_view("billing.view_policylimit", "billing.view_reasoncode")
 @require_GET
 def policy(request: StaffRequest) -> TemplateResponse:
-    limits = PolicyLimit.objects.select_related("role").order_by("role__name", "kind", "currency")
-    reasons = ReasonCode.objects.filter(active=True).order_by("kind", "position")
-    reasons_by_kind: dict[str, list[ReasonCode]] = {}
-    for reason in reasons:
-        reasons_by_kind.setdefault(reason.kind, []).append(reason)
-    return TemplateResponse(
-        request,
-        "billing/policy.html",
-        {
-            "limits": limits,
-            "reasons_by_kind": [
-                (ActionKind(kind).label, codes) for kind, codes in reasons_by_kind.items()
-            ],
-        },
+    """Limits per role, kind and currency, and reason codes; admins edit them here."""
+    return _policy_page(request)
+
+
+def _policy_write(request: StaffRequest, key: str, pk: int, form, write) -> HttpResponse:
+    """Validate `form`, run `write(cleaned_data)` (a policy_admin service); on success back
+    to the policy page with what changed, else the page with the errors by field."""
+    if form.is_valid():
+        try:
+            done = write(form.cleaned_data)
+        except actions.InvalidAction as error:
+            form.absorb(error.errors)
+        except actions.ActionError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, done)
+            return redirect("policy")
+    return _policy_page(request, (key, pk, form), status=400)
+
+
+@staff_view("billing.view_policylimit", "billing.manage_policy")
+@require_POST
+def policy_limit(request: StaffRequest, limit_id: int) -> HttpResponse:
+    limit = get_object_or_404(PolicyLimit.objects.select_related("role"), pk=limit_id)
+    form = admin_forms.CapsForm(
+        request.POST, kind=limit.kind, currency=limit.currency, prefix=f"limit-{limit.pk}"
     )
+
+    def write(data: dict) -> str:
+        changed = policy_admin.set_limit(
+            actor=request.user,
+            limit=limit,
+            per_action=data["per_action"],
+            per_day=data["per_day"],
+            reason=data["reason"],
+        )
+        name = policy_admin.limit_name(changed.role, changed.kind, changed.currency)
+        return f"Limit of {name} changed; it applies to the next action."
+
+    return _policy_write(request, "limit", limit.pk, form, write)
+
+
+@staff_view("billing.view_policylimit", "billing.manage_policy")
+@require_POST
+def policy_limit_new(request: StaffRequest) -> HttpResponse:
+    form = admin_forms.NewLimitForm(request.POST)
+
+    def write(data: dict) -> str:
+        added = policy_admin.add_limit(
+            actor=request.user,
+            role=data["role"],
+            kind=data["kind"],
+            currency=data.get("currency") or "",
+            per_action=data["per_action"],
+            per_day=data["per_day"],
+            reason=data["reason"],
+        )
+        name = policy_admin.limit_name(added.role, added.kind, added.currency)
+        return f"Limit of {name} added."
+
+    return _policy_write(request, "new_limit", 0, form, write)
+
+
+@staff_view("billing.view_reasoncode", "billing.manage_policy")
+@require_POST
+def policy_reason_new(request: StaffRequest) -> HttpResponse:
+    form = admin_forms.NewReasonForm(request.POST)
+
+    def write(data: dict) -> str:
+        added = policy_admin.add_reason_code(
+            actor=request.user,
+            kind=data["kind"],
+            code=data["code"],
+            label=data["label"],
+            requires_note=data["requires_note"],
+            reason=data["reason"],
+        )
+        return f"Reason {added.code} added for {added.get_kind_display().lower()}."
+
+    return _policy_write(request, "new_reason", 0, form, write)
+
+
+@staff_view("billing.view_reasoncode", "billing.manage_policy")
+@require_POST
+def policy_reason(request: StaffRequest, reason_id: int) -> HttpResponse:
+    reason_code = get_object_or_404(ReasonCode, pk=reason_id)
+    form = admin_forms.ReasonChangeForm(request.POST, prefix=f"reason-{reason_code.pk}")
+
+    def write(data: dict) -> str:
+        changed = policy_admin.change_reason_code(
+            actor=request.user,
+            reason_code=reason_code,
+            active=data["active"],
+            requires_note=data["requires_note"],
+            reason=data["reason"],
+        )
+        state = "offered" if changed.active else "no longer offered"
+        return f"Reason {changed.code} for {changed.get_kind_display().lower()}: {state}."
+
+    return _policy_write(request, "reason", reason_code.pk, form, write)
+
+
+# Staff (the list is accounts' page; these writes reach the money path, so they live here) ---
+
+
+def _staff_write(request: StaffRequest, form, write) -> HttpResponse:
+    if form.is_valid():
+        try:
+            messages.success(request, write(form.cleaned_data))
+        except actions.ActionError as error:
+            messages.error(request, error.message)
+    else:
+        problems = " ".join(str(m) for errors in form.errors.values() for m in errors)
+        messages.error(request, f"Nothing changed: {problems}")
+    return redirect("staff")
+
+
+def _withdrawn(count: int) -> str:
+    if not count:
+        return ""
+    return f" {count} pending request{'s' if count != 1 else ''} of theirs withdrawn."
+
+
+@staff_view("accounts.manage_staff")
+@require_POST
+def staff_roles(request: StaffRequest, user_id: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=user_id)
+    form = admin_forms.RolesForm(request.POST)
+
+    def write(data: dict) -> str:
+        withdrawn = staff_changes.set_roles(
+            actor=request.user,
+            user=member,
+            roles=[Role(role) for role in data["roles"]],
+            reason=data["reason"],
+        )
+        roles = ", ".join(sorted(data["roles"])) or "no role"
+        return f"{member.username} now holds {roles}.{_withdrawn(withdrawn)}"
+
+    return _staff_write(request, form, write)
+
+
+@staff_view("accounts.manage_staff")
+@require_POST
+def staff_active(request: StaffRequest, user_id: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=user_id)
+    form = admin_forms.ActiveForm(request.POST)
+
+    def write(data: dict) -> str:
+        withdrawn = staff_changes.set_active(
+            actor=request.user, user=member, active=data["active"], reason=data["reason"]
+        )
+        verb = "reactivated" if data["active"] else "deactivated"
+        return f"{member.username} {verb}.{_withdrawn(withdrawn)}"
+
+    return _staff_write(request, form, write)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
@@ -17,6 +17,7 @@ from support.models import Note, Ticket, TicketStatus
 
 SUBJECT_MAX = 300
 NOTE_MAX = 10_000
+WORK_TICKETS = "support.work_ticket"
 
 
 def create_ticket(
@@ -96,6 +97,61 @@ def add_note(*, actor: User, ticket: Ticket, body: str, now: dt.datetime) -> Not
             body=body,
             created_at=now,
         )
+
+
+def may_work_tickets(user: User) -> bool:
+    return user.is_active and user.has_perm(WORK_TICKETS)
+
+
+def _check_worker(actor: User) -> None:
+    if not may_work_tickets(actor):
+        raise PermissionDenied("Your roles do not allow working tickets.")
+
+
+def assign_ticket(
+    *, actor: User, ticket: Ticket, assignee: User | None, now: dt.datetime
+) -> Ticket:
+    """Give the ticket to a staff member who works tickets, or to nobody. A new ticket given
+    to someone is open from then on."""
+    _check_worker(actor)
+    if assignee is not None and not may_work_tickets(assignee):
+        raise ValidationError({"assignee": f"{assignee.username} does not work tickets."})
+    ref = ticket.external_ref
+    to = assignee.username if assignee is not None else "nobody"
+    with (
+        transaction.atomic(durable=True),
+        audited(actor=actor, reason=f"Ticket {ref} assigned to {to}", ticket=ref),
+    ):
+        # Locked: two people assigning at once end with one assignee and both in the history.
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        locked.assignee = assignee
+        if assignee is not None and locked.status == TicketStatus.NEW:
+            locked.status = TicketStatus.OPEN
+        locked.save()
+        return locked
+
+
+def set_ticket_status(*, actor: User, ticket: Ticket, status: str, now: dt.datetime) -> Ticket:
+    """Move the ticket to `status`; solved records when, reopening clears it."""
+    _check_worker(actor)
+    if status not in TicketStatus.values:
+        raise ValidationError({"status": "Choose new, open, pending or solved."})
+    ref = ticket.external_ref
+    with (
+        transaction.atomic(durable=True),
+        audited(
+            actor=actor,
+            reason=f"Ticket {ref}: {TicketStatus(status).label.lower()}",
+            ticket=ref,
+        ),
+    ):
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if locked.status == status:
+            return locked
+        locked.status = status
+        locked.solved_at = now if status == TicketStatus.SOLVED else None
+        locked.save()
+        return locked
 
 
 class TicketWithoutCustomer(Exception):

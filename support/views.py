@@ -3,12 +3,13 @@ from __future__ import annotations
 import unicodedata
 
 from django.contrib import messages
-from django.db.models import Count, Prefetch, Q
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
 from billing.actions import pipeline, policy
@@ -26,6 +27,8 @@ from billing.models import (
 from billing.stripe import budget
 from billing.stripe import gateway as stripe_gateway
 from billing.stripe import sync as stripe_sync
+from support import services
+from support.forms import AssignForm, CustomerNoteForm, NoteForm, StatusForm, TicketForm
 from support.models import Ticket, TicketStatus
 
 SEARCH_LIMIT = 50
@@ -55,7 +58,7 @@ def home(request: StaffRequest) -> TemplateResponse:
 
 @staff_view("billing.view_customer")
 @require_GET
-def customers(request: StaffRequest) -> TemplateResponse:
+def customers(request: StaffRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     template = "support/customers.html"
     if request.htmx:
@@ -68,6 +71,11 @@ def customers(request: StaffRequest) -> TemplateResponse:
         if query
         else []
     )
+    exact = [customer for customer in results if customer.exact_match]
+    if len(exact) == 1 and not request.htmx:
+        # A search submitted (Enter) for one customer's Stripe id, billing email or invoice
+        # number opens that customer; as-you-type (htmx) results never navigate away.
+        return redirect("customer", customer_id=exact[0].pk)
     return TemplateResponse(
         request,
         template,
@@ -108,6 +116,8 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         .order_by("-created")[:50]
     )
     ticket = clean_ticket_ref(request.GET.get("ticket", "")) or ""
+    tickets = list(customer.tickets.select_related("assignee")[:20])
+    may_note = request.user.has_perm("support.add_note")
     context = {
         "customer": customer,
         "now": now,
@@ -121,10 +131,18 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         "balance_transactions": BalanceTransaction.objects.filter(customer=customer)
         .with_reversible()
         .order_by("-created", "-id")[:50],
-        "tickets": customer.tickets.select_related("assignee")[:20],
+        "tickets": tickets,
         "notes": customer.notes.select_related("author", "ticket")[:20],
         "actions": customer.actions.select_related("actor")[:20],
         "sync_problems": customer.sync_problems.open()[:10],
+        "may_note": may_note,
+        "note_form": CustomerNoteForm(
+            customer=customer,
+            tickets=tickets,
+            initial={"ticket": next((t.pk for t in tickets if t.external_ref == ticket), None)},
+        )
+        if may_note
+        else None,
     }
     template = "support/customer.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context)
@@ -192,59 +210,237 @@ TICKET_VIEWS = {
     "mine": "Mine",
     "unassigned": "Unassigned",
     "all": "All open",
-    "solved": "Solved",
+    TicketStatus.NEW.value: "New",
+    TicketStatus.OPEN.value: "Open",
+    TicketStatus.PENDING.value: "Pending",
+    TicketStatus.SOLVED.value: "Solved",
 }
+QUEUE_LIMIT = 100
+COUNT_CAP = 50  # tab counts stop at "50+": counting a whole helpdesk costs a scan
+
+
+def _queue(view: str, user) -> QuerySet[Ticket]:
+    rows = Ticket.objects.all()
+    if view == "mine":
+        return rows.unsolved().assigned_to(user)
+    if view == "unassigned":
+        return rows.unsolved().unassigned()
+    if view == "all":
+        return rows.unsolved()
+    return rows.filter(status=view)
+
+
+def capped_count(rows: QuerySet) -> str:
+    found = len(rows.order_by().values_list("pk", flat=True)[: COUNT_CAP + 1])
+    return f"{COUNT_CAP}+" if found > COUNT_CAP else str(found)
 
 
 @staff_view("support.view_ticket")
 @require_GET
 def tickets(request: StaffRequest) -> TemplateResponse:
+    """The queue: mine, unassigned, all open, or one status; newest first."""
     view = request.GET.get("view", "mine")
     if view not in TICKET_VIEWS:
         view = "mine"
     status = request.GET.get("status", "")
-    rows = Ticket.objects.select_related("customer", "assignee")
-    if view == "mine":
-        rows = rows.unsolved().assigned_to(request.user)
-    elif view == "unassigned":
-        rows = rows.unsolved().unassigned()
-    elif view == "all":
-        rows = rows.unsolved()
-    else:
-        rows = rows.filter(status=TicketStatus.SOLVED)
+    rows = _queue(view, request.user).select_related("customer", "assignee")
     if status in TicketStatus.values:
         rows = rows.filter(status=status)
-    counts = Ticket.objects.aggregate(
-        mine=Count("id", filter=~Q(status=TicketStatus.SOLVED) & Q(assignee=request.user)),
-        unassigned=Count("id", filter=~Q(status=TicketStatus.SOLVED) & Q(assignee__isnull=True)),
-        all=Count("id", filter=~Q(status=TicketStatus.SOLVED)),
-        solved=Count("id", filter=Q(status=TicketStatus.SOLVED)),
-    )
+    found = list(rows[: QUEUE_LIMIT + 1])
     return TemplateResponse(
         request,
         "support/tickets.html",
         {
             "view": view,
-            "views": [(key, label, counts[key]) for key, label in TICKET_VIEWS.items()],
+            "views": [
+                (key, label, capped_count(_queue(key, request.user)))
+                for key, label in TICKET_VIEWS.items()
+            ],
             "status": status,
             "statuses": TicketStatus.choices,
-            "tickets": rows[:100],
+            "tickets": found[:QUEUE_LIMIT],
+            "more": len(found) > QUEUE_LIMIT,
         },
     )
+
+
+@staff_view("support.view_ticket", "support.work_ticket")
+@require_http_methods(["GET", "POST"])
+def ticket_new(request: StaffRequest) -> HttpResponse:
+    """Open a ticket as the helpdesk names it; `?customer=<id>` fills the customer in."""
+    if request.method == "GET":
+        initial: dict[str, object] = {"assignee": request.user.pk}
+        customer_id = request.GET.get("customer", "")
+        if customer_id.isdigit():
+            customer = Customer.objects.filter(pk=int(customer_id)).first()
+            if customer is not None:
+                initial |= {"customer": str(customer.pk), "requester_email": customer.billing_email}
+        form = TicketForm(initial=initial)
+        return TemplateResponse(request, "support/ticket_new.html", {"form": form})
+    form = TicketForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            ticket = services.create_ticket(
+                actor=request.user,
+                external_ref=data["external_ref"],
+                subject=data["subject"],
+                requester_email=data["requester_email"],
+                customer=data["customer"],
+                assignee=data["assignee"],
+                now=timezone.now(),
+            )
+        except ValidationError as error:
+            form.absorb(error)
+        else:
+            messages.success(request, f"Ticket {ticket.external_ref} opened.")
+            return redirect("ticket", ticket_id=ticket.pk)
+    return TemplateResponse(request, "support/ticket_new.html", {"form": form}, status=400)
+
+
+TICKET_ACTIONS_SHOWN = 200
+
+
+def _ticket_page(
+    request: StaffRequest, ticket: Ticket, status: int = 200, **forms
+) -> TemplateResponse:
+    may_work = services.may_work_tickets(request.user)
+    context: dict[str, object] = {
+        "ticket": ticket,
+        "notes": ticket.notes.select_related("author").order_by("-created_at", "-id"),
+        "actions": Action.objects.for_ticket(ticket.external_ref)
+        .select_related("customer", "actor")
+        .order_by("-created_at", "-id")[:TICKET_ACTIONS_SHOWN],
+        "may_work": may_work,
+        "may_note": request.user.has_perm("support.add_note") and ticket.customer_id is not None,
+        "may_act": request.user.has_perm("billing.request_action") and ticket.customer_id,
+    }
+    if may_work:
+        context["assign_form"] = forms.get("assign_form") or AssignForm(
+            initial={"assignee": ticket.assignee_id}
+        )
+        context["status_form"] = forms.get("status_form") or StatusForm(
+            initial={"status": ticket.status}
+        )
+    if context["may_note"]:
+        context["note_form"] = forms.get("note_form") or NoteForm()
+    return TemplateResponse(request, "support/ticket.html", context, status=status)
+
+
+def _ticket_or_404(ticket_id: int) -> Ticket:
+    return get_object_or_404(Ticket.objects.select_related("customer", "assignee"), pk=ticket_id)
 
 
 @staff_view("support.view_ticket")
 @require_GET
 def ticket(request: StaffRequest, ticket_id: int) -> TemplateResponse:
-    ticket = get_object_or_404(Ticket.objects.select_related("customer", "assignee"), pk=ticket_id)
-    return TemplateResponse(
-        request,
-        "support/ticket.html",
-        {
-            "ticket": ticket,
-            "notes": ticket.notes.select_related("author"),
-            "actions": Action.objects.for_ticket(ticket.external_ref).select_related(
-                "customer", "actor"
-            ),
-        },
-    )
+    """A ticket: its customer, its notes, every action taken under its reference."""
+    return _ticket_page(request, _ticket_or_404(ticket_id))
+
+
+@staff_view("support.view_ticket", "support.work_ticket")
+@require_POST
+def ticket_assign(request: StaffRequest, ticket_id: int) -> HttpResponse:
+    ticket = _ticket_or_404(ticket_id)
+    data = request.POST.copy()
+    if data.get("me"):
+        data["assignee"] = str(request.user.pk)
+    form = AssignForm(data)
+    if form.is_valid():
+        try:
+            ticket = services.assign_ticket(
+                actor=request.user,
+                ticket=ticket,
+                assignee=form.cleaned_data["assignee"],
+                now=timezone.now(),
+            )
+        except ValidationError as error:
+            form.add_error("assignee", error.message_dict.get("assignee", [str(error)])[0])
+        else:
+            who = ticket.assignee.username if ticket.assignee else "nobody"
+            messages.success(request, f"{ticket.external_ref} is assigned to {who}.")
+            return redirect("ticket", ticket_id=ticket.pk)
+    return _ticket_page(request, ticket, 400, assign_form=form)
+
+
+@staff_view("support.view_ticket", "support.work_ticket")
+@require_POST
+def ticket_status(request: StaffRequest, ticket_id: int) -> HttpResponse:
+    ticket = _ticket_or_404(ticket_id)
+    form = StatusForm(request.POST)
+    if form.is_valid():
+        ticket = services.set_ticket_status(
+            actor=request.user,
+            ticket=ticket,
+            status=form.cleaned_data["status"],
+            now=timezone.now(),
+        )
+        messages.success(
+            request, f"{ticket.external_ref} is {ticket.get_status_display().lower()}."
+        )
+        return redirect("ticket", ticket_id=ticket.pk)
+    return _ticket_page(request, ticket, 400, status_form=form)
+
+
+@staff_view("support.view_ticket", "support.add_note")
+@require_POST
+def ticket_note(request: StaffRequest, ticket_id: int) -> HttpResponse:
+    ticket = _ticket_or_404(ticket_id)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.add_note(
+                actor=request.user,
+                ticket=ticket,
+                body=form.cleaned_data["body"],
+                now=timezone.now(),
+            )
+        except ValidationError as error:
+            form.add_error("body", error.message_dict.get("body", [str(error)])[0])
+        except services.TicketWithoutCustomer as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Note added under {ticket.external_ref}.")
+            return redirect("ticket", ticket_id=ticket.pk)
+    return _ticket_page(request, ticket, 400, note_form=form)
+
+
+@staff_view("billing.view_customer", "support.add_note")
+@require_POST
+def customer_note(request: StaffRequest, customer_id: int) -> HttpResponse:
+    """A note from the customer page, under one of the customer's tickets. With htmx the notes
+    section comes back (with the form, its errors next to the fields); else the page."""
+    customer = get_object_or_404(Customer, pk=customer_id)
+    tickets = list(customer.tickets.order_by("-created_at")[:20])
+    form = CustomerNoteForm(request.POST, customer=customer, tickets=tickets)
+    saved = ""
+    if form.is_valid():
+        ticket = form.cleaned_data["ticket"]
+        try:
+            services.add_note(
+                actor=request.user,
+                ticket=ticket,
+                body=form.cleaned_data["body"],
+                now=timezone.now(),
+            )
+        except ValidationError as error:
+            form.add_error("body", error.message_dict.get("body", [str(error)])[0])
+        else:
+            if not request.htmx:
+                messages.success(request, f"Note added under {ticket.external_ref}.")
+                return redirect("customer", customer_id=customer.pk)
+            saved = ticket.external_ref
+            form = CustomerNoteForm(customer=customer, tickets=tickets)
+    if not request.htmx:
+        problems = " ".join(str(m) for field in form.errors.values() for m in field)
+        messages.error(request, f"The note was not added: {problems}")
+        return redirect("customer", customer_id=customer.pk)
+    context = {
+        "customer": customer,
+        "notes": customer.notes.select_related("author", "ticket")[:20],
+        "note_form": form,
+        "note_saved": saved,
+        "may_note": True,
+    }
+    # 200 either way: htmx swaps the section, errors shown next to their fields.
+    return TemplateResponse(request, "support/customer.html#notes", context)

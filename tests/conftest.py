@@ -128,7 +128,19 @@ def committed_db(restorable_database, django_db_serialized_rollback, transaction
     Every such test uses this fixture, so that each restores the migrations' rows the same way
     (see restorable_database). Their modules must not carry a `django_db` mark: pytest-django
     would take the mark's settings over this fixture's.
+
+    The restore inserts rows with their ids, and leaves the id sequences behind them: the
+    first new history row of, say, a policy limit would take an id already restored. The
+    sequences are moved past the restored rows here.
     """
+    from django.apps import apps
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    statements = connection.ops.sequence_reset_sql(no_style(), apps.get_models())
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
 
 
 from tests.browser import page  # noqa: E402, F401  (fixtures for every test module)

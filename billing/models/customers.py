@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Lower
 
 from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
@@ -47,6 +47,15 @@ STRIPE_ID_LOOKUPS = {
     "re_": "payments__refunds__stripe_refund_id",
     "cbtxn_": "balance_transactions__stripe_balance_transaction_id",
 }
+STRIPE_ID_LABELS = {
+    "cus_": "Stripe customer id",
+    "sub_": "subscription",
+    "in_": "invoice",
+    "ch_": "charge",
+    "pi_": "payment intent",
+    "re_": "refund",
+    "cbtxn_": "balance transaction",
+}
 _LAST4 = re.compile(r"\d{4}")
 _INVOICE_NUMBER = re.compile(r"[A-Za-z0-9]{3,}-\d{3,}")
 _DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
@@ -55,32 +64,68 @@ _DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 class CustomerQuerySet(models.QuerySet):
     def search(self, query: str):
         """The one search box (SPEC §6): a Stripe id, card last4, invoice number, email,
-        email domain, name or handle. Every branch is served by an index."""
+        email domain, name or handle. Every branch is served by an index.
+
+        Each customer found carries `matched_on` (which field matched, in words) and
+        `exact_match` (the query is exactly its Stripe id, billing email or one of its
+        invoice numbers: the search box goes straight to a single such customer)."""
         text = query.strip()
         lowered = text.lower()
         if not text:
             return self.none()
         for prefix, lookup in STRIPE_ID_LOOKUPS.items():
             if text.startswith(prefix):
-                return self.filter(pk__in=Customer.objects.filter(**{lookup: text}).values("pk"))
+                return self.filter(
+                    pk__in=Customer.objects.filter(**{lookup: text}).values("pk")
+                ).annotate(
+                    matched_on=Value(f"{STRIPE_ID_LABELS[prefix]} {text}"),
+                    exact_match=Value(True),
+                )
         if _LAST4.fullmatch(text):
             return self.filter(
                 pk__in=Customer.objects.filter(payments__card_last4=text).values("pk")
-            )
+            ).annotate(matched_on=Value(f"card ending {text}"), exact_match=Value(False))
         if "@" in text:
-            return self.alias(email_ci=Lower("billing_email")).filter(email_ci__startswith=lowered)
+            exact = Q(email_ci=lowered)
+            return (
+                self.alias(email_ci=Lower("billing_email"))
+                .filter(email_ci__startswith=lowered)
+                .annotate(
+                    matched_on=Case(
+                        When(exact, then=Value("billing email")),
+                        default=Value("billing email (starts with it)"),
+                    ),
+                    exact_match=Case(When(exact, then=Value(True)), default=Value(False)),
+                )
+            )
         matches = Q(name_ci__contains=lowered) | Q(handle_ci__startswith=lowered)
+        reasons = [
+            When(handle_ci=lowered, then=Value("handle")),
+            When(handle_ci__startswith=lowered, then=Value("handle (starts with it)")),
+            When(name_ci__contains=lowered, then=Value("name")),
+        ]
+        exact = Q(pk__in=[])
         if _DOMAIN.fullmatch(lowered):
             matches |= Q(domain_ci=lowered)
+            reasons.insert(0, When(domain_ci=lowered, then=Value("email domain")))
         if _INVOICE_NUMBER.fullmatch(text):
             # Resolved first: a subquery inside this OR would make PostgreSQL scan customers.
-            invoiced = Customer.objects.filter(invoices__number=text.upper()).values_list(
-                "pk", flat=True
+            invoiced = list(
+                Customer.objects.filter(invoices__number=text.upper()).values_list("pk", flat=True)
             )
-            matches |= Q(pk__in=list(invoiced))
-        return self.alias(
-            name_ci=Lower("name"), handle_ci=Lower("handle"), domain_ci=Lower("email_domain")
-        ).filter(matches)
+            matches |= Q(pk__in=invoiced)
+            exact = Q(pk__in=invoiced)
+            reasons.insert(0, When(exact, then=Value(f"invoice {text.upper()}")))
+        return (
+            self.alias(
+                name_ci=Lower("name"), handle_ci=Lower("handle"), domain_ci=Lower("email_domain")
+            )
+            .filter(matches)
+            .annotate(
+                matched_on=Case(*reasons, default=Value("")),
+                exact_match=Case(When(exact, then=Value(True)), default=Value(False)),
+            )
+        )
 
     def with_balance(self):
         """Annotate `balance_amount`: the balance ledger's sum (negative is credit, as Stripe)."""

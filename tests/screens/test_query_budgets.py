@@ -66,7 +66,7 @@ def customer_with(rows: int, staff):
     return customer
 
 
-def pending_request(customer, requester, payment):
+def pending_request(customer, requester, payment, ref="ZD-1"):
     now = timezone.now()
     action = Action(
         kind=ActionKind.REFUND,
@@ -75,7 +75,7 @@ def pending_request(customer, requester, payment):
         payment=payment,
         actor=requester,
         reason_code="duplicate",
-        ticket_ref="ZD-1",
+        ticket_ref=ref,
         payload={"payment_id": payment.pk, "charge": payment.stripe_charge_id, "amount": 100},
         amount=100,
         measure=100,
