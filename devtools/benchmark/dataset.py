@@ -124,7 +124,8 @@ def marker() -> dict | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return {"customers": row[0], "state": row[1], "indexes": row[2], "sizes": row[3]}
+    indexes, sizes = (json.loads(v) if isinstance(v, str) else v for v in (row[2], row[3]))
+    return {"customers": row[0], "state": row[1], "indexes": indexes, "sizes": sizes}
 
 
 def sizes_now(customers: int) -> Sizes:
@@ -188,8 +189,11 @@ def _load(customers: int, found: dict | None, *, log: Callable[[str], None]) -> 
             f"CREATE TABLE IF NOT EXISTS {MARKER} (customers integer NOT NULL, "
             "state text NOT NULL, indexes jsonb NOT NULL, sizes jsonb)"
         )
-        saved = found["indexes"] if found else None
-        indexes = [tuple(pair) for pair in saved] if saved else _secondary_indexes()
+        # After an interrupted load, some indexes exist only in the marker's list.
+        indexes = _secondary_indexes()
+        if found and found["state"] == "loading":
+            present = {name for name, _ in indexes}
+            indexes += [(n, d) for n, d in found["indexes"] if n not in present]
         cursor.execute(f"DELETE FROM {MARKER}")
         cursor.execute(
             f"INSERT INTO {MARKER} VALUES (%s, 'loading', %s, NULL)",
