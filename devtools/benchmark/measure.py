@@ -196,7 +196,11 @@ def admin_run(query: str, timeout_s: float) -> float | None:
                 cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
             began = time.perf_counter()
             admin_search(query)
-            return (time.perf_counter() - began) * 1000
+            elapsed = (time.perf_counter() - began) * 1000
+            with connection.cursor() as cursor:
+                # Released savepoints keep SET LOCAL to the end of an enclosing transaction.
+                cursor.execute("SET LOCAL statement_timeout = DEFAULT")
+            return elapsed
     except OperationalError as error:
         if "statement timeout" not in str(error):
             raise
