@@ -82,7 +82,7 @@ class CustomerQuerySet(models.QuerySet):
             return self.filter(
                 pk__in=Customer.objects.alias(email_ci=Lower("billing_email"))
                 .filter(email_ci__startswith=lowered)
-                .order_by("email_ci")
+                .order_by()
                 .values("pk")[:SEARCH_CANDIDATES]
             )
         return self.filter(pk__in=_text_candidates(text, lowered))
@@ -131,14 +131,17 @@ def _text_candidates(text: str, lowered: str) -> list[int]:
     )
     sources = []
     if _DOMAIN.fullmatch(lowered):
-        sources.append(named.filter(domain_ci=lowered).values_list("pk", flat=True))
+        sources.append(named.filter(domain_ci=lowered).order_by().values_list("pk", flat=True))
     if _INVOICE_NUMBER.fullmatch(text):
         sources.append(_customers_holding("invoices__number", text.upper()))
+    # Unordered: only the text_pattern_ops index serves "starts with", and it cannot give
+    # the collation's order (asking for it makes PostgreSQL walk the other index from "a").
     for column in ("handle_ci", "name_ci"):
-        starting = named.filter(**{f"{column}__startswith": lowered}).order_by(column)
+        starting = named.filter(**{f"{column}__startswith": lowered}).order_by()
         sources.append(starting.values_list("pk", flat=True))
     if len(lowered) >= SHORTEST_CONTAINS:
-        sources.append(named.filter(name_ci__contains=lowered).values_list("pk", flat=True))
+        containing = named.filter(name_ci__contains=lowered).order_by()
+        sources.append(containing.values_list("pk", flat=True))
     found: dict[int, None] = {}
     for source in sources:
         found.update(dict.fromkeys(source[: SEARCH_CANDIDATES - len(found)]))
