@@ -157,11 +157,11 @@ class PaymentQuerySet(models.QuerySet):
             in_flight=Coalesce(Subquery(outstanding), zero),
         ).annotate(refundable=F("amount") - F("refunded") - F("in_flight"))
 
-    def latest_with_refundable(self, count: int):
-        """The `count` newest of these payments, with_refundable: the page is chosen first
-        (from the (customer, created) index) and only its rows are summed, so a customer with
-        5,000 payments costs what one with 5 does."""
-        page = self.order_by("-created", "-id").values("pk")[:count]
+    def latest_with_refundable(self, count: int, *, offset: int = 0):
+        """`count` of these payments, newest first from `offset`, with_refundable: the page is
+        chosen first (from the (customer, created) index) and only its rows are summed, so a
+        customer with 5,000 payments costs what one with 5 does."""
+        page = self.order_by("-created", "-id").values("pk")[offset : offset + count]
         return self.model.objects.filter(pk__in=page).with_refundable().order_by("-created", "-id")
 
     def refundable_of(self, payment: Payment) -> int:

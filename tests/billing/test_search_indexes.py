@@ -98,3 +98,14 @@ def test_waiting_for_me_starts_from_the_pending_requests():
     [plan] = plans_of(waiting.count)
 
     assert "approval_pending" in plan, plan
+
+
+def test_the_ticket_queue_reads_the_newest_open_tickets_from_an_index():
+    from support.models import Ticket
+
+    [plan] = plans_of(
+        lambda: list(Ticket.objects.unsolved().select_related("customer", "assignee")[:100])
+    )
+
+    assert "ticket_unsolved_created" in plan, plan
+    assert "Sort" not in plan, plan
