@@ -293,7 +293,7 @@ def _steps(customers: int) -> list[tuple[str, list[str]]]:
                 f"CASE WHEN g = ANY({whales}) THEN {WHALE_INVOICES} WHEN t.tier = 1 THEN 0 "
                 "ELSE 1 + g % 6 END AS invoices, "
                 "now() - ((1 + (g * 7) % 1800) * interval '1 day') AS created "
-                f"FROM generate_series(1, {customers}) g, LATERAL (SELECT CASE "
+                f"FROM generate_series(1::bigint, {customers}::bigint) g, LATERAL (SELECT CASE "
                 f"WHEN g = ANY({whales}) THEN 4 WHEN (g * 7919) % 100 < 55 THEN 1 "
                 "WHEN (g * 7919) % 100 < 80 THEN 2 WHEN (g * 7919) % 100 < 96 THEN 3 "
                 "ELSE 4 END AS tier) t",
