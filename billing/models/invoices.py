@@ -162,7 +162,7 @@ class PaymentQuerySet(models.QuerySet):
         chosen first (from the (customer, created) index) and only its rows are summed, so a
         customer with 5,000 payments costs what one with 5 does."""
         page = self.order_by("-created", "-id").values("pk")[offset : offset + count]
-        return self.model.objects.filter(pk__in=page).with_refundable().order_by("-created", "-id")
+        return Payment.objects.filter(pk__in=page).with_refundable().order_by("-created", "-id")
 
     def refundable_of(self, payment: Payment) -> int:
         return self.with_refundable().values_list("refundable", flat=True).get(pk=payment.pk)

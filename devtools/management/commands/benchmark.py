@@ -85,7 +85,11 @@ class Command(BaseCommand):
         for _name, run in page_measurements(sizes, staff, repeat=repeat, rng=rng):
             rows.append(run())
         log("Measuring the webhook endpoint…")
-        some = list(Customer.objects.values_list("stripe_customer_id", flat=True)[:50])
+        some = [
+            stripe_id
+            for stripe_id in Customer.objects.values_list("stripe_customer_id", flat=True)[:50]
+            if stripe_id
+        ]
         rows.append(measure.measure_webhooks(some, count=options["webhooks"]))
 
         log("")
