@@ -218,6 +218,15 @@ def client_for(user) -> Client:
 
 
 def measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> Row:
+    """p50/p95 over every url `repeat` times; a page that does not answer 200 (say, a filter
+    another branch renamed) is a row saying so, not the end of the run."""
+    try:
+        return _measure_page(client, name, urls, repeat=repeat)
+    except RuntimeError as error:
+        return Row(name, note=f"error: {error}")
+
+
+def _measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> Row:
     row = Row(name)
     client.get(urls[0])  # warm
     for url in urls * repeat:
