@@ -222,8 +222,8 @@ def measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> 
     another branch renamed) is a row saying so, not the end of the run."""
     try:
         return _measure_page(client, name, urls, repeat=repeat)
-    except RuntimeError as error:
-        return Row(name, note=f"error: {error}")
+    except Exception as error:  # a view's own exception, raised through the test client
+        return Row(name, note=f"error: {type(error).__name__}: {error}"[:120])
 
 
 def _measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> Row:
