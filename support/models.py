@@ -67,6 +67,13 @@ class Ticket(models.Model):
             models.Index(fields=["status", "-created_at"], name="ticket_status_created"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
             models.Index(fields=["customer", "-created_at"], name="ticket_customer_created"),
+            # The queue's open tickets, newest first, read from the top: solved tickets (most
+            # of them, and ever more) are not in it.
+            models.Index(
+                fields=["-created_at"],
+                condition=~Q(status=TicketStatus.SOLVED),
+                name="ticket_unsolved_created",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -108,12 +108,12 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     if partial not in CUSTOMER_SECTIONS:
         partial = ""
     now = timezone.now()
+    pages = {name: _page_number(request.GET.get(f"{name}_page", "")) for name in PAGED_SECTIONS}
     payments = (
         Payment.objects.filter(customer=customer)
-        .with_refundable()
+        .latest_with_refundable(SECTION_ROWS + 1, offset=(pages["payments"] - 1) * SECTION_ROWS)
         .select_related("invoice")
         .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("-created")))
-        .order_by("-created")[:50]
     )
     ticket = clean_ticket_ref(request.GET.get("ticket", "")) or ""
     tickets = list(customer.tickets.select_related("assignee")[:20])
@@ -126,11 +126,17 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         "may_act": request.user.has_perm("billing.request_action"),
         "subscriptions": customer.subscriptions.select_related("price__plan").order_by("-created"),
         "entitlements": effective_entitlements(customer, at=now),
-        "invoices": customer.invoices.order_by("-created")[:50],
-        "payments": payments,
-        "balance_transactions": BalanceTransaction.objects.filter(customer=customer)
-        .with_reversible()
-        .order_by("-created", "-id")[:50],
+        "invoices": SectionPage(
+            customer.invoices.order_by("-created", "-id"), pages["invoices"], "invoices"
+        ),
+        "payments": SectionPage(payments, pages["payments"], "payments", sliced=True),
+        "balance_transactions": SectionPage(
+            BalanceTransaction.objects.filter(customer=customer)
+            .with_reversible()
+            .order_by("-created", "-id"),
+            pages["balance"],
+            "balance",
+        ),
         "tickets": tickets,
         "notes": customer.notes.select_related("author", "ticket")[:20],
         "actions": customer.actions.select_related("actor")[:20],
@@ -146,6 +152,51 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     }
     template = "support/customer.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context)
+
+
+# The customer page's long sections show this many rows a page (newest first), so a customer
+# with 5,000 invoices costs the page what one with 5 does: the same queries, the same rows.
+SECTION_ROWS = 20
+PAGED_SECTIONS = ("invoices", "payments", "balance")
+
+
+def _page_number(raw: str) -> int:
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= 10_000 else 1
+
+
+class SectionPage:
+    """One page of a customer page's section: its rows (read once, when the template first
+    asks) and whether older ones exist (one row more is read; nothing is counted)."""
+
+    def __init__(self, rows, number: int, section: str, *, sliced: bool = False):
+        self._query, self.number, self.section = rows, number, section
+        self._sliced = sliced  # `rows` already holds just this page and one more
+        self._rows: list | None = None
+
+    def _read(self) -> list:
+        if self._rows is None:
+            start = (self.number - 1) * SECTION_ROWS
+            query = self._query if self._sliced else self._query[start : start + SECTION_ROWS + 1]
+            self._rows = list(query)
+        return self._rows
+
+    def __iter__(self):
+        return iter(self._read()[:SECTION_ROWS])
+
+    def __len__(self) -> int:
+        return len(self._read()[:SECTION_ROWS])
+
+    @property
+    def has_next(self) -> bool:
+        return len(self._read()) > SECTION_ROWS
+
+    @property
+    def next_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_number(self) -> int:
+        return self.number - 1
 
 
 # Sections of the customer page that can be rendered alone (and the empty action panel).

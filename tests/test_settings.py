@@ -81,3 +81,25 @@ def test_the_default_database_is_sqlite_in_wal_mode_with_a_busy_timeout():
     assert str(ROOT / "db.sqlite3") in result.stdout
     assert "journal_mode=WAL" in result.stdout
     assert " 20 " in result.stdout
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "60 True"), ("0", "0 True")])
+def test_database_connections_persist_and_are_health_checked(value, expected):
+    env = {**PRODUCTION, **({"CONN_MAX_AGE": value} if value is not None else {})}
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])",
+        **env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
+
+
+def test_a_malformed_connection_age_fails_loudly():
+    result = manage("check", **{**PRODUCTION, "CONN_MAX_AGE": "forever"})
+
+    assert result.returncode != 0
+    assert "CONN_MAX_AGE='forever' is not a whole number" in result.stderr

@@ -61,10 +61,21 @@ _INVOICE_NUMBER = re.compile(r"[A-Za-z0-9]{3,}-\d{3,}")
 _DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
+# A free-text search ranks at most this many candidates of each kind (prefix matches of the
+# handle and the name, then names containing the text); the box shows the first 50 by name. No
+# free-text search counts or sorts every match: that is what makes it fast at any size.
+SEARCH_CANDIDATES = 200
+# Shorter text is looked for only at the start of a handle or name (a prefix index answers it);
+# "contains" needs three characters, the size of a trigram.
+SHORTEST_CONTAINS = 3
+
+
 class CustomerQuerySet(models.QuerySet):
     def search(self, query: str):
         """The one search box (SPEC §6): a Stripe id, card last4, invoice number, email,
-        email domain, name or handle. Every branch is served by an index.
+        email domain, name or handle. Every branch is served by an index and reads a bounded
+        number of rows: exact ids go from the row that holds them to its customer, text
+        gathers a capped list of candidates (see SEARCH_CANDIDATES).
 
         Each customer found carries `matched_on` (which field matched, in words) and
         `exact_match` (the query is exactly its Stripe id, billing email or one of its
@@ -75,21 +86,24 @@ class CustomerQuerySet(models.QuerySet):
             return self.none()
         for prefix, lookup in STRIPE_ID_LOOKUPS.items():
             if text.startswith(prefix):
-                return self.filter(
-                    pk__in=Customer.objects.filter(**{lookup: text}).values("pk")
-                ).annotate(
+                return self.filter(pk__in=_customers_holding(lookup, text)).annotate(
                     matched_on=Value(f"{STRIPE_ID_LABELS[prefix]} {text}"),
                     exact_match=Value(True),
                 )
         if _LAST4.fullmatch(text):
             return self.filter(
-                pk__in=Customer.objects.filter(payments__card_last4=text).values("pk")
+                pk__in=_customers_holding("payments__card_last4", text)[:SEARCH_CANDIDATES]
             ).annotate(matched_on=Value(f"card ending {text}"), exact_match=Value(False))
         if "@" in text:
             exact = Q(email_ci=lowered)
             return (
-                self.alias(email_ci=Lower("billing_email"))
-                .filter(email_ci__startswith=lowered)
+                self.filter(
+                    pk__in=Customer.objects.alias(email_ci=Lower("billing_email"))
+                    .filter(email_ci__startswith=lowered)
+                    .order_by()
+                    .values("pk")[:SEARCH_CANDIDATES]
+                )
+                .alias(email_ci=Lower("billing_email"))
                 .annotate(
                     matched_on=Case(
                         When(exact, then=Value("billing email")),
@@ -98,32 +112,26 @@ class CustomerQuerySet(models.QuerySet):
                     exact_match=Case(When(exact, then=Value(True)), default=Value(False)),
                 )
             )
-        matches = Q(name_ci__contains=lowered) | Q(handle_ci__startswith=lowered)
+        invoiced: list[int] = []
+        if _INVOICE_NUMBER.fullmatch(text):
+            invoiced = list(_customers_holding("invoices__number", text.upper()))
         reasons = [
             When(handle_ci=lowered, then=Value("handle")),
             When(handle_ci__startswith=lowered, then=Value("handle (starts with it)")),
             When(name_ci__contains=lowered, then=Value("name")),
         ]
-        exact = Q(pk__in=[])
         if _DOMAIN.fullmatch(lowered):
-            matches |= Q(domain_ci=lowered)
             reasons.insert(0, When(domain_ci=lowered, then=Value("email domain")))
-        if _INVOICE_NUMBER.fullmatch(text):
-            # Resolved first: a subquery inside this OR would make PostgreSQL scan customers.
-            invoiced = list(
-                Customer.objects.filter(invoices__number=text.upper()).values_list("pk", flat=True)
-            )
-            matches |= Q(pk__in=invoiced)
-            exact = Q(pk__in=invoiced)
-            reasons.insert(0, When(exact, then=Value(f"invoice {text.upper()}")))
+        if invoiced:
+            reasons.insert(0, When(pk__in=invoiced, then=Value(f"invoice {text.upper()}")))
         return (
-            self.alias(
+            self.filter(pk__in=_text_candidates(text, lowered, invoiced))
+            .alias(
                 name_ci=Lower("name"), handle_ci=Lower("handle"), domain_ci=Lower("email_domain")
             )
-            .filter(matches)
             .annotate(
                 matched_on=Case(*reasons, default=Value("")),
-                exact_match=Case(When(exact, then=Value(True)), default=Value(False)),
+                exact_match=Case(When(pk__in=invoiced, then=Value(True)), default=Value(False)),
             )
         )
 
@@ -141,6 +149,53 @@ class CustomerQuerySet(models.QuerySet):
                 Subquery(ledger), Value(0, output_field=models.BigIntegerField())
             )
         )
+
+
+def _customers_holding(lookup: str, value: str) -> models.QuerySet:
+    """Ids of the customers whose related rows hold `value`, e.g. `payments__card_last4`:
+    read from the table that holds the value (its customer column), with no join back to
+    customers."""
+    *relations, column = lookup.split("__")
+    model: type[models.Model] = Customer
+    to_customer: list[str] = []
+    for relation in relations:
+        field = model._meta.get_field(relation)
+        to_customer.insert(0, field.field.name)  # type: ignore[union-attr]
+        model = cast("type[models.Model]", field.related_model)
+    if not to_customer:
+        return Customer.objects.filter(**{column: value}).values_list("pk", flat=True)
+    return model._default_manager.filter(**{column: value}).values_list(
+        "__".join(to_customer), flat=True
+    )
+
+
+def _text_candidates(text: str, lowered: str, invoiced: list[int]) -> list[int]:
+    """Customers a piece of text may mean, best first: an exact domain or invoice number, then
+    handles and names starting with it, then names containing it; each source capped, and
+    the next one read only while fewer than SEARCH_CANDIDATES were found. Resolved to ids here:
+    a subquery inside an OR would make PostgreSQL scan customers."""
+    named = Customer.objects.alias(
+        name_ci=Lower("name"), handle_ci=Lower("handle"), domain_ci=Lower("email_domain")
+    )
+    sources = []
+    if _DOMAIN.fullmatch(lowered):
+        sources.append(named.filter(domain_ci=lowered).order_by().values_list("pk", flat=True))
+    if invoiced:
+        sources.append(invoiced)
+    # Unordered: only the text_pattern_ops index serves "starts with", and it cannot give
+    # the collation's order (asking for it makes PostgreSQL walk the other index from "a").
+    for column in ("handle_ci", "name_ci"):
+        starting = named.filter(**{f"{column}__startswith": lowered}).order_by()
+        sources.append(starting.values_list("pk", flat=True))
+    if len(lowered) >= SHORTEST_CONTAINS:
+        containing = named.filter(name_ci__contains=lowered).order_by()
+        sources.append(containing.values_list("pk", flat=True))
+    found: dict[int, None] = {}
+    for source in sources:
+        found.update(dict.fromkeys(source[: SEARCH_CANDIDATES - len(found)]))
+        if len(found) >= SEARCH_CANDIDATES:
+            break
+    return list(found)
 
 
 class Customer(StripeMirrored):

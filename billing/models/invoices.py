@@ -157,6 +157,13 @@ class PaymentQuerySet(models.QuerySet):
             in_flight=Coalesce(Subquery(outstanding), zero),
         ).annotate(refundable=F("amount") - F("refunded") - F("in_flight"))
 
+    def latest_with_refundable(self, count: int, *, offset: int = 0):
+        """`count` of these payments, newest first from `offset`, with_refundable: the page is
+        chosen first (from the (customer, created) index) and only its rows are summed, so a
+        customer with 5,000 payments costs what one with 5 does."""
+        page = self.order_by("-created", "-id").values("pk")[offset : offset + count]
+        return Payment.objects.filter(pk__in=page).with_refundable().order_by("-created", "-id")
+
     def refundable_of(self, payment: Payment) -> int:
         return self.with_refundable().values_list("refundable", flat=True).get(pk=payment.pk)
 
@@ -296,7 +303,12 @@ class Refund(AppendOnlyModel):
                 name="refund_sign_matches_kind",
             ),
         ]
-        indexes = [models.Index(fields=["payment", "-created"], name="refund_payment_created")]
+        indexes = [
+            models.Index(fields=["payment", "-created"], name="refund_payment_created"),
+            # The unique index covers only refunds, not their reversal rows (which carry the
+            # same id), so a lookup by id alone cannot use it: the search needs this one.
+            models.Index(fields=["stripe_refund_id"], name="refund_stripe_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.stripe_refund_id} {Money(self.amount, self.currency)}"

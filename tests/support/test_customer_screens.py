@@ -176,6 +176,25 @@ def test_customer_page_query_count_does_not_grow_with_rows(
     assert response.status_code == 200
 
 
+def test_long_sections_of_the_customer_page_come_in_pages_of_20(client, support_user):
+    customer = make_customer()
+    invoices = [make_invoice(customer) for _ in range(25)]
+    payments = [make_payment(customer, invoice=invoice) for invoice in invoices]
+    client.force_login(support_user)
+
+    first = client.get(f"/customers/{customer.pk}/")
+    second = client.get(f"/customers/{customer.pk}/", {"partial": "payments", "payments_page": 2})
+
+    newest_first = sorted(payments, key=lambda p: (p.created, p.pk), reverse=True)
+    assert [p.pk for p in first.context["payments"]] == [p.pk for p in newest_first[:20]]
+    assert len(first.context["invoices"]) == 20
+    assert "?invoices_page=2" in first.content.decode()
+    assert [p.pk for p in second.context["payments"]] == [p.pk for p in newest_first[20:]]
+    html = second.content.decode()
+    assert "Older" not in html
+    assert "payments_page=1" in html
+
+
 def test_an_unknown_customer_is_a_404(client, support_user):
     client.force_login(support_user)
 

@@ -1,0 +1,219 @@
+"""`manage.py benchmark`: build (or reuse) a big dataset on PostgreSQL and print how fast the
+search, the staff pages and the webhook endpoint are on it.
+
+    createdb bench
+    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench manage.py migrate
+    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench manage.py benchmark
+
+The dataset (devtools/benchmark/dataset.py) is loaded once per size and reused by later runs;
+the figures (devtools/benchmark/measure.py) are printed as one table. No figure is asserted
+anywhere: the targets are in the README, next to the last table printed at 1,000,000
+customers.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from collections.abc import Callable
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from accounts.models import User
+from accounts.roles import Role
+from accounts.services import create_staff_user
+from billing.models import ApprovalRequest, Customer, Invoice
+from devtools.benchmark import dataset, measure
+
+STAFF = [
+    ("bench-admin", Role.ADMIN),
+    ("bench-finance", Role.FINANCE),
+    ("bench-support", Role.SUPPORT),
+    ("bench-support-2", Role.SUPPORT),
+]
+
+
+class Command(BaseCommand):
+    help = "Build or reuse a benchmark dataset on PostgreSQL and print the figures measured on it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--customers", type=int, default=1_000_000)
+        parser.add_argument(
+            "--repeat", type=int, default=5, help="Runs of each sample query and page."
+        )
+        parser.add_argument("--sample", type=int, default=8, help="Sample values per class.")
+        parser.add_argument(
+            "--admin-samples", type=int, default=3, help="Admin-style runs per class (0: none)."
+        )
+        parser.add_argument(
+            "--admin-timeout", type=float, default=5.0, help="Statement timeout, seconds."
+        )
+        parser.add_argument("--webhooks", type=int, default=300, help="Signed events to post.")
+        parser.add_argument("--seed", type=int, default=14)
+
+    def handle(self, *args, **options) -> None:
+        if connection.vendor != "postgresql":
+            raise CommandError(
+                "The benchmark needs PostgreSQL: set DATABASE_URL=postgres://…/bench "
+                "(a database of its own) and run manage.py migrate on it first."
+            )
+        customers = options["customers"]
+        if customers < 100:
+            raise CommandError("--customers must be at least 100.")
+        log = self.stdout.write
+        staff = {username: ensure_staff(username, role) for username, role in STAFF}
+        try:
+            sizes = dataset.ensure(customers, log=log)
+        except RuntimeError as error:
+            raise CommandError(str(error)) from None
+        rng = random.Random(options["seed"])
+        repeat = options["repeat"]
+        rows: list[measure.Row] = []
+
+        log("Measuring searches…")
+        classes = measure.search_classes(options["sample"], rng)
+        rows += measure.measure_search(
+            classes,
+            repeat=repeat,
+            admin_samples=options["admin_samples"],
+            admin_timeout_s=options["admin_timeout"],
+        )
+        log("Measuring pages…")
+        for _name, run in page_measurements(sizes, staff, repeat=repeat, rng=rng):
+            rows.append(run())
+        log("Measuring the webhook endpoint…")
+        some = [
+            stripe_id
+            for stripe_id in Customer.objects.values_list("stripe_customer_id", flat=True)[:50]
+            if stripe_id
+        ]
+        rows.append(measure.measure_webhooks(some, count=options["webhooks"]))
+
+        log("")
+        log(header(sizes))
+        log("")
+        log(measure.table(rows))
+
+
+def ensure_staff(username: str, role: Role) -> User:
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = create_staff_user(
+            actor=None,
+            username=username,
+            email=f"{username}@example.com",
+            first_name=username.split("-")[1].title(),
+            roles=[role],
+            password=None,
+            reason="Benchmark staff",
+        )
+    return user
+
+
+def header(sizes: dataset.Sizes) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        server = cursor.fetchone()[0]
+    rows = sizes.rows
+    invoices = rows.get("billing_invoice", 0)
+    payments = rows.get("billing_payment", 0)
+    return "\n".join(
+        [
+            f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+            f"Python {sys.version.split()[0]}, PostgreSQL {server}",
+            f"Dataset: {sizes.customers:,} customers, {invoices:,} invoices, "
+            f"{payments:,} payments, {rows.get('billing_refund', 0):,} refunds, "
+            f"{rows.get('billing_balancetransaction', 0):,} balance transactions, "
+            f"{rows.get('support_ticket', 0):,} tickets, {rows.get('billing_action', 0):,} "
+            f"actions, {rows.get('billing_approvalrequest', 0):,} approval requests, "
+            f"{sizes.history_rows:,} history rows; whales {sizes.whales} "
+            f"({dataset.WHALE_INVOICES:,} invoices and payments, "
+            f"{dataset.WHALE_HISTORY:,} history rows each)",
+        ]
+    )
+
+
+def page_measurements(
+    sizes: dataset.Sizes, staff: dict[str, User], *, repeat: int, rng: random.Random
+) -> list[tuple[str, Callable[[], measure.Row]]]:
+    """The named page measurements, in the table's order. A page that does not exist on this
+    branch (e.g. the timeline before the audit work lands) is a row saying n/a."""
+    finance = measure.client_for(staff["bench-finance"])
+    support = measure.client_for(staff["bench-support"])
+    whale = sizes.whales[0]
+    typical = list(
+        Invoice.objects.filter(customer_id__lte=sizes.customers)
+        .exclude(customer_id__in=sizes.whales)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+        .distinct()[:: max(1, sizes.customers // 40)][:8]
+    ) or [1]
+    typical = [rng.choice(typical) for _ in range(4)]
+    some_ticket = (
+        ApprovalRequest.objects.values_list("action__ticket_ref", flat=True).first() or "ZD-1"
+    )
+
+    def page(client, name: str, urls: list[str | None]) -> Callable[[], measure.Row]:
+        present = [url for url in urls if url]
+        if not present:
+            return lambda: measure.Row(name, note="n/a (not on this branch)")
+        return lambda: measure.measure_page(client, name, present, repeat=repeat)
+
+    def customer_url(pk: int) -> str:
+        return f"/customers/{pk}/"
+
+    timeline = measure.url_or_none("customer_timeline", customer_id=whale)
+    deep = "?before=2024-12-01T00:00:00%2B00:00|billing.customer|0"
+    return [
+        ("start page", page(finance, "start page", ["/"])),
+        (
+            "customer page, typical",
+            page(finance, "customer page: typical", [customer_url(pk) for pk in typical]),
+        ),
+        (
+            "customer page, whale",
+            page(finance, "customer page: whale", [customer_url(whale)]),
+        ),
+        ("timeline, first page", page(finance, "timeline: whale, first page", [timeline])),
+        (
+            "timeline, deep page",
+            page(
+                finance,
+                "timeline: whale, deep page",
+                [timeline + "?before=2025-06-01T00:00:00%2B00:00" if timeline else None],
+            ),
+        ),
+        (
+            "approvals",
+            page(
+                finance,
+                "approvals: waiting for me",
+                ["/approvals/?tab=waiting"],
+            ),
+        ),
+        ("approvals decided", page(finance, "approvals: decided", ["/approvals/?tab=decided"])),
+        ("approvals mine", page(support, "approvals: requested by me", ["/approvals/?tab=mine"])),
+        ("tickets", page(support, "ticket queue: all open", ["/tickets/?view=all"])),
+        ("tickets mine", page(support, "ticket queue: mine", ["/tickets/?view=mine"])),
+        ("audit", page(finance, "audit log: first page", ["/audit/"])),
+        ("audit actor", page(finance, "audit log: by actor", ["/audit/?actor=bench-support"])),
+        ("audit ticket", page(finance, "audit log: by ticket", [f"/audit/?ticket={some_ticket}"])),
+        (
+            "audit day",
+            page(
+                finance,
+                "audit log: one day",
+                ["/audit/?date_from=2026-06-01&date_to=2026-06-01"],
+            ),
+        ),
+        ("audit deep", page(finance, "audit log: two years deep", [f"/audit/{deep}"])),
+        (
+            "export",
+            lambda: measure.measure_export(
+                finance, "audit CSV export", measure.url_or_none("audit_export")
+            ),
+        ),
+    ]
