@@ -8,12 +8,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
-from accounts.forms import ApiTokenForm, RevokeTokenForm
+from accounts.forms import ApiTokenForm, RevokeTokenForm, StaffAuthenticationForm
 from accounts.models import ApiToken, User
 from accounts.tokens import TokenError, issue_token, revoke_token
 
 login = auth_views.LoginView.as_view(
-    template_name="accounts/login.html", redirect_authenticated_user=True
+    template_name="accounts/login.html",
+    authentication_form=StaffAuthenticationForm,
+    redirect_authenticated_user=True,
 )
 logout = staff_view()(auth_views.LogoutView.as_view())
 

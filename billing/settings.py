@@ -41,6 +41,17 @@ def env_float(name: str, default: str) -> float:
         raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
 
 
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = os.environ.get(name) or str(default)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} must be at least {minimum}.")
+    return number
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -101,6 +112,7 @@ MIDDLEWARE = [
     # Outermost: any error under /api/ leaves as application/problem+json, never a page.
     "billing.api.problems.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "accounts.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -111,6 +123,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "accounts.middleware.SessionLimitsMiddleware",
     "accounts.middleware.StaffLoginRequiredMiddleware",
 ]
 
@@ -179,10 +192,25 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# Staff sessions (accounts/signin.py): they end after this long without a request, and this
+# long after signing in whatever happens (a working day; staff sign in again each morning).
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=1)
+SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 60 * 60
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = 60 * 60 * 12  # a working day; staff sign in again each morning
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# Sign-in limits (accounts/signin.py): wrong passwords in a row that lock an account, for
+# how long, and refused sign-ins from one address within a window that block it.
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 20, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1)
+LOGIN_IP_FAILURES = env_int("LOGIN_IP_FAILURES", 50, minimum=1)
+LOGIN_IP_WINDOW_MINUTES = env_int("LOGIN_IP_WINDOW_MINUTES", 15, minimum=1)
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: clients connect
+# directly, and REMOTE_ADDR is their address).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
