@@ -16,6 +16,7 @@ Failures are counted in the database, so every app process and server sees the s
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -100,6 +101,13 @@ def record_success(user: User) -> None:
     if user.failed_sign_ins:
         user.failed_sign_ins = 0
         user.save(update_fields=["failed_sign_ins"])  # bookkeeping: no history row
+
+
+def stamp_session(sender: object, request: HttpRequest, user: User, **kwargs: object) -> None:
+    """On signing in: the session starts now, and the user just proved who they are."""
+    now = time.time()
+    request.session[SIGNED_IN_AT] = request.session[LAST_SEEN] = now
+    request.session[AUTHENTICATED_AT] = now
 
 
 def session_ended(session: dict, *, now: float) -> str | None:

@@ -6,6 +6,7 @@ misconfigured deployment stops at start-up instead of running with a silent defa
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -14,10 +15,13 @@ from django.utils.csp import CSP
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_str(name: str, default: str | None = None) -> str:
+def env_str(name: str, default: str | None = None, *, what: str = "") -> str:
+    """`what` says what to set it to, in the error when it is missing."""
     value = os.environ.get(name, default)
     if value is None:
-        raise ImproperlyConfigured(f"The environment variable {name} is required.")
+        raise ImproperlyConfigured(
+            f"The environment variable {name} is required" + (f": {what}." if what else ".")
+        )
     return value
 
 
@@ -62,20 +66,34 @@ if DEBUG:
     # Only for local runs and the demo: a fixed key is fine where nothing is secret.
     SECRET_KEY = env_str("SECRET_KEY", "insecure-local-key-only-for-debug-runs-0123456789-abcdef")
 else:
-    SECRET_KEY = env_str("SECRET_KEY")
+    SECRET_KEY = env_str(
+        "SECRET_KEY",
+        what="set it to a random string of at least 50 characters, e.g. from "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`",
+    )
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "The environment variable ALLOWED_HOSTS is required: set it to the host names the app "
+        "answers to, comma-separated (e.g. billing.example.com)."
+    )
 
 # The embedded default is a SQLite file in the project folder, in WAL mode with a busy timeout,
 # so the web process and the task worker can share it (the demo runs both).
 DEFAULT_SQLITE_PATH = BASE_DIR / "db.sqlite3"
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}"), conn_max_age=0
-    )
-}
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env_str("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}"), conn_max_age=0
+        )
+    }
+except ValueError:  # the URL may hold a password: not repeated in the message
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not a database URL: set it like postgres://user:password@host:5432/name."
+    ) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -109,6 +127,8 @@ if DEVTOOLS:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    # First: the request id and the request's log line cover everything below.
+    "billing.observability.RequestLogMiddleware",
     # Outermost: any error under /api/ leaves as application/problem+json, never a page.
     "billing.api.problems.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -165,7 +185,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -217,6 +237,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # A load balancer's probes may come over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
@@ -226,9 +248,17 @@ if not DEBUG:
 
 # Stripe. Debug runs default to the local emulator's test key; a deployment must name its own.
 # An empty STRIPE_API_BASE means Stripe itself (https://api.stripe.com).
-STRIPE_API_KEY = env_str("STRIPE_API_KEY", "sk_test_emulator" if DEBUG else None)
+STRIPE_API_KEY = env_str(
+    "STRIPE_API_KEY",
+    "sk_test_emulator" if DEBUG else None,
+    what="set it to the Stripe secret key (sk_live_… or a restricted rk_live_… key)",
+)
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
-STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_emulator" if DEBUG else None)
+STRIPE_WEBHOOK_SECRET = env_str(
+    "STRIPE_WEBHOOK_SECRET",
+    "whsec_emulator" if DEBUG else None,
+    what="set it to the signing secret of the Stripe webhook endpoint (whsec_…)",
+)
 # How long one Stripe request may take before we stop waiting (and retry later, same key).
 STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", "20")
 
@@ -239,13 +269,74 @@ if API_RATE_PER_SECOND <= 0:
     raise ImproperlyConfigured("API_RATE_PER_SECOND must be above 0.")
 API_IDEMPOTENCY_WAIT_SECONDS = env_float("API_IDEMPOTENCY_WAIT_SECONDS", "10")
 
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Background tasks: the database queue (`manage.py db_worker`), or Celery (`celery -A billing
+# worker`) with a Redis or RabbitMQ broker. Call sites are the same for both.
+TASK_BACKEND = env_str("TASK_BACKEND", "database")
+TASKS: dict[str, dict[str, Any]]
+if TASK_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASK_BACKEND == "celery":
+    CELERY_BROKER_URL = env_str(
+        "CELERY_BROKER_URL",
+        what="set it to the broker, e.g. redis://host:6379/0 or amqp://user:password@host:5672//",
+    )
+    if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+        raise ImproperlyConfigured(
+            "CELERY_BROKER_URL is not a Redis or RabbitMQ URL: set it like "
+            "redis://host:6379/0 or amqp://user:password@host:5672//."
+        )
+    TASKS = {
+        "default": {
+            "BACKEND": "billing.task_backends.CeleryBackend",
+            "OPTIONS": {"CELERY_APP": "billing.celery.app"},
+        }
+    }
+    CELERY_TASK_SERIALIZER = "json"
+    CELERY_ACCEPT_CONTENT = ["json"]
+    CELERY_TASK_IGNORE_RESULT = True  # outcomes are in our own tables
+    # A task is acknowledged once done, so a worker that dies mid-task leaves it to another.
+    CELERY_TASK_ACKS_LATE = True
+    CELERY_TASK_REJECT_ON_WORKER_LOST = True
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our JSON logs, not Celery's
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+    CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "billing")
+else:
+    raise ImproperlyConfigured(
+        f"TASK_BACKEND={TASK_BACKEND!r} is not a task backend: set database or celery."
+    )
 
+# Logs: one JSON object a line on stderr (billing/observability.py), or plain text for a
+# person reading a terminal (the demo's default).
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={LOG_LEVEL!r} is not a level: set DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not a format: set json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # stripe-python logs every request at INFO; our own code logs what matters.
-    "loggers": {"stripe": {"level": "WARNING"}},
+    "formatters": {
+        "json": {"()": "billing.observability.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # stripe-python logs every request at INFO; our own code logs what matters.
+        "stripe": {"level": "WARNING"},
+        # Our request line replaces Django's own (which would log 4xx/5xx a second time).
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
 }
+
+# Error reports to Sentry, when a DSN is given, scrubbed like the logs.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from billing.observability import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT", "production"))

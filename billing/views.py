@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
-from billing import actions
+from billing import actions, health
 from billing import audit_log as audit
 from billing import forms as billing_forms
 from billing.actions import policy as limits
@@ -43,6 +43,19 @@ def healthz(request: HttpRequest) -> HttpResponse:
     except DatabaseError:
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when this process may take traffic (billing/health.py); 503 with what is not
+    ready. Costlier than /healthz: for a deployment's readiness gate, not a liveness probe."""
+    checks = health.readiness(now=timezone.now())
+    ready = all(finding == "ok" for finding in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "not ready", **checks}, status=200 if ready else 503
+    )
 
 
 APPROVAL_TABS = {

@@ -22,7 +22,7 @@ def all_patterns(resolver=None, prefix=""):
             yield prefix + str(entry.pattern), entry
 
 
-PUBLIC = {"login/", "healthz", "stripe/webhook/", "api/v1/openapi.json", "api/v1/docs"}
+PUBLIC = {"login/", "healthz", "readyz", "stripe/webhook/", "api/v1/openapi.json", "api/v1/docs"}
 
 
 def test_every_view_states_who_may_open_it():
