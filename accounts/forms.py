@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.internal.flows.login import record_authentication
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -51,6 +53,10 @@ class StaffAuthenticationForm(AuthenticationForm):
     with the right password."""
 
     def clean(self) -> dict[str, Any]:
+        if not settings.PASSWORD_SIGN_IN:
+            raise ValidationError(
+                f"Password sign-in is turned off: use {settings.OIDC_NAME}.", code="disabled"
+            )
         username = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
         if username is None or not password:
@@ -70,5 +76,12 @@ class StaffAuthenticationForm(AuthenticationForm):
                 if locked:
                     raise ValidationError(locked, code="sign_in_refused") from None
             raise
-        signin.record_success(self.get_user())
+        user = self.get_user()
+        signin.record_success(user)
+        if self.request is not None:
+            # allauth's record of how this session authenticated: a password just typed counts
+            # as a recent re-authentication for allauth's pages (setting up a second factor).
+            record_authentication(
+                self.request, user, method="password", username=username, reauthenticated=True
+            )
         return cleaned

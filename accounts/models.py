@@ -34,7 +34,10 @@ class User(AbstractUser):
 
     class Meta:
         default_permissions = ("view",)
-        permissions = [("manage_staff", "Manage staff accounts and their roles")]
+        permissions = [
+            ("manage_staff", "Manage staff accounts and their roles"),
+            ("review_access", "Read the staff list and export who holds which role"),
+        ]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username

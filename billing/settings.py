@@ -7,6 +7,7 @@ misconfigured deployment stops at start-up instead of running with a silent defa
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -116,6 +117,12 @@ INSTALLED_APPS = [
     "simple_history",
     "django_tasks_db",
     "ninja",  # the API's docs page and its assets, served from here (no CDN)
+    # Staff identity (accounts/identity.py): SSO over OpenID Connect, second factors.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     "accounts",
     "billing",
     "support",
@@ -139,6 +146,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -174,6 +182,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -221,6 +233,62 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# Staff identity (accounts/identity.py). Single sign-on with the company's OpenID Connect
+# provider when OIDC_ISSUER is set; the local password sign-in for break-glass accounts, on
+# unless PASSWORD_SIGN_IN=0.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "")
+OIDC_NAME = env_str("OIDC_NAME", "Company SSO")
+SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}}
+if OIDC_ISSUER:
+    _issuer = urlsplit(OIDC_ISSUER)
+    if _issuer.scheme not in ("https", "http") or not _issuer.netloc:
+        raise ImproperlyConfigured(
+            "OIDC_ISSUER is not a URL: set it to the provider's issuer, e.g. "
+            "https://login.example.com/realms/staff."
+        )
+    OIDC_ORIGIN = f"{_issuer.scheme}://{_issuer.netloc}"
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"] = [
+        {
+            "provider_id": "company",
+            "name": OIDC_NAME,
+            "client_id": env_str(
+                "OIDC_CLIENT_ID", what="set it to this app's client id at the OIDC provider"
+            ),
+            "secret": env_str(
+                "OIDC_CLIENT_SECRET", what="set it to this app's client secret at the provider"
+            ),
+            "settings": {"server_url": OIDC_ISSUER, "token_auth_method": "client_secret_basic"},
+        }
+    ]
+    # The sign-in form posts to us, and we redirect it to the provider: CSP's form-action
+    # covers that redirect.
+    SECURE_CSP["form-action"] = [CSP.SELF, OIDC_ORIGIN]
+PASSWORD_SIGN_IN = env_bool("PASSWORD_SIGN_IN", True)
+if not PASSWORD_SIGN_IN and not OIDC_ISSUER:
+    raise ImproperlyConfigured(
+        "PASSWORD_SIGN_IN=0 needs OIDC_ISSUER: set OIDC_ISSUER, OIDC_CLIENT_ID and "
+        "OIDC_CLIENT_SECRET, or nobody could sign in."
+    )
+# Second factors: who must use one before any money action or decision, and how recent a
+# sign-in deciding an approval or editing policy needs.
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", "finance,admin")
+MFA_REQUIRED_FOR_EVERYONE = env_bool("MFA_REQUIRED_FOR_EVERYONE")
+RECENT_AUTH_MINUTES = env_int("RECENT_AUTH_MINUTES", 15, minimum=1)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = "Billing admin"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+ACCOUNT_ADAPTER = "accounts.identity.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.identity.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_REAUTHENTICATION_TIMEOUT = RECENT_AUTH_MINUTES * 60
+ACCOUNT_LOGOUT_ON_GET = False
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 
 # Sign-in limits (accounts/signin.py): wrong passwords in a row that lock an account, for
 # how long, and refused sign-ins from one address within a window that block it.

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import StaffRequest, staff_view
+from accounts.access import StaffRequest, requires_mfa, requires_recent_auth, staff_view
 from billing import actions, health
 from billing import audit_log as audit
 from billing import forms as billing_forms
@@ -167,6 +167,8 @@ def _decided(request: StaffRequest, approval: ApprovalRequest, action: Action | 
 
 @staff_view("billing.approve_action")
 @require_POST
+@requires_mfa
+@requires_recent_auth
 def approval_approve(request: StaffRequest, approval_id: int) -> HttpResponse:
     approval = get_object_or_404(ApprovalRequest, pk=approval_id)
     try:
@@ -180,6 +182,8 @@ def approval_approve(request: StaffRequest, approval_id: int) -> HttpResponse:
 
 @staff_view("billing.approve_action")
 @require_POST
+@requires_mfa
+@requires_recent_auth
 def approval_reject(request: StaffRequest, approval_id: int) -> HttpResponse:
     approval = get_object_or_404(ApprovalRequest, pk=approval_id)
     try:
@@ -219,6 +223,7 @@ def _panel_response(
 
 @staff_view("billing.view_customer", "billing.request_action")
 @require_http_methods(["GET", "POST"])
+@requires_mfa
 def action_panel(request: StaffRequest, customer_id: int, panel: str) -> HttpResponse:
     """One action of the customer page in three steps: the form, the review (the service's
     preview and what policy will do), the confirmation; then the outcome."""
@@ -342,6 +347,7 @@ def audit_log(request: StaffRequest) -> TemplateResponse:
 
 @staff_view("billing.view_policylimit", "billing.view_reasoncode")
 @require_GET
+@requires_recent_auth  # its edits (POST) need a recent sign-in
 def policy(request: StaffRequest) -> TemplateResponse:
     limits = PolicyLimit.objects.select_related("role").order_by("role__name", "kind", "currency")
     reasons = ReasonCode.objects.filter(active=True).order_by("kind", "position")
