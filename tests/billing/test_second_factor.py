@@ -118,3 +118,20 @@ def test_the_staff_page_links_the_second_factor_pages(client, admin_user):
     page = client.get("/").text
 
     assert re.search(r'href="/accounts/2fa/"', page)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/accounts/2fa/", "/accounts/2fa/webauthn/add/", "/accounts/2fa/totp/activate/"],
+)
+def test_the_second_factor_pages_open_in_the_app_under_its_policy(client, admin_user, path):
+    sign_in(client, admin_user.username)
+
+    response = client.get(path)
+
+    assert response.status_code == 200
+    assert "Content-Security-Policy" in response
+    html = response.text
+    assert '<nav aria-label="Sections">' in html  # our layout
+    inline = re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", html)
+    assert inline == []  # no inline script the CSP would block
