@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from billing.models import Action, ActionState
-from billing.observability import JsonFormatter, scrub
+from billing.observability import JsonFormatter, scrub, sentry_before_send
 from tests.screens.test_action_panels import HTMX, confirm, panel_url, review
 from tests.tasks import run_due_tasks
 
@@ -118,3 +118,24 @@ def test_scrubbing_masks_emails_and_card_numbers():
     assert scrub("refund for ada@example.com card 4242 4242 4242 4242") == (
         "refund for [email] card [card?]"
     )
+
+
+def test_sentry_gets_only_the_user_id_and_scrubbed_text():
+    event = {
+        "user": {"id": 7, "email": "fran@example.com", "username": "fran"},
+        "request": {
+            "url": "https://billing.example.com/customers/",
+            "query_string": "q=ada@example.com",
+            "data": {"note": "card 4242424242424242"},
+            "cookies": {"sessionid": "secret"},
+            "headers": {"Cookie": "sessionid=secret", "Authorization": "Bearer bat_x", "X": "1"},
+        },
+        "exception": {"values": [{"value": "No customer ada@example.com"}]},
+    }
+
+    sent = sentry_before_send(event, {})
+
+    assert sent["user"] == {"id": 7}
+    assert set(sent["request"]) == {"url", "headers"}
+    assert sent["request"]["headers"] == {"X": "1"}
+    assert sent["exception"]["values"][0]["value"] == "No customer [email]"
