@@ -8,13 +8,22 @@ Anonymous users never reach a `staff_view`: `LoginRequiredMiddleware` sends them
 page first. The check runs on the server for every request; hiding a link is not a check.
 """
 
+import time
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlencode
 
+from allauth.account.internal.flows.reauthentication import suspend_request
+from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from accounts import identity
 from accounts.models import User
 
 View = Callable[..., HttpResponse]
@@ -43,6 +52,74 @@ def staff_view(*permissions: str) -> Callable[[View], View]:
         return wrapped
 
     return decorator
+
+
+def _step_up(request: HttpRequest, url_name: str, why: str) -> HttpResponse:
+    """Send the user to prove who they are (or to set up a second factor), then back. A
+    plain form's POST is kept and carried out after (allauth's suspended request); an htmx
+    request reloads the page it came from afterwards, where the user clicks again."""
+    messages.info(request, why)
+    target = reverse(url_name)
+    htmx = getattr(request, "htmx", None)
+    if htmx:
+        back = htmx.current_url_abs_path or "/"
+        return HttpResponseClientRedirect(f"{target}?{urlencode({'next': back})}")
+    if url_name == "mfa_index":
+        return redirect(target)
+    return suspend_request(request, target)
+
+
+def requires_recent_auth(view: View) -> View:
+    """A POST to `view` needs the user to have signed in or re-authenticated within
+    RECENT_AUTH_MINUTES (15); otherwise they confirm their password (or second factor, or
+    sign in with SSO again) and the POST goes on. For deciding approvals and editing policy."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "POST":
+            age = time.time() - identity.last_authenticated_at(request)
+            if age > settings.RECENT_AUTH_MINUTES * 60:
+                return _step_up(
+                    request,
+                    "account_reauthenticate",
+                    f"You signed in more than {settings.RECENT_AUTH_MINUTES} minutes ago: "
+                    "confirm it is you to go on.",
+                )
+        return view(request, *args, **kwargs)
+
+    wrapped.requires_recent_auth = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def requires_mfa(view: View) -> View:
+    """A POST to `view` by someone who must use a second factor (identity.mfa_required:
+    finance and admin, or everyone by setting) needs one set up and proved in this session;
+    otherwise they are sent to set one up, or to prove it, first. For every money action
+    and decision."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if request.method == "POST" and user.is_authenticated:
+            assert isinstance(user, User)
+            if identity.mfa_required(user):
+                if not identity.mfa_enrolled(user):
+                    return _step_up(
+                        request,
+                        "mfa_index",
+                        "Your role moves money: set up a second factor (an authenticator app "
+                        "or a security key) before you act or decide.",
+                    )
+                if not identity.mfa_used(request):
+                    return _step_up(
+                        request,
+                        "mfa_reauthenticate",
+                        "Prove your second factor to move money or decide.",
+                    )
+        return view(request, *args, **kwargs)
+
+    wrapped.requires_mfa = True  # type: ignore[attr-defined]
+    return wrapped
 
 
 def access_rule(view: Callable) -> str | None:

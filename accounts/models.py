@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 
-from accounts.audit import AuditedHistory
+from accounts.audit import AppendOnlyModel, AuditedHistory
 
 
 class User(AbstractUser):
@@ -18,16 +18,26 @@ class User(AbstractUser):
     Staff are deactivated, never deleted: their name stays on every change they made.
     """
 
+    # Wrong passwords in a row since the last sign-in (accounts/signin.py); bookkeeping, not
+    # in the history. Reaching the limit sets `locked_until`, which is.
+    failed_sign_ins = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(
+        null=True, blank=True, help_text="Sign-in refused until then (too many wrong passwords)."
+    )
+
     # Sign-ins (last_login) and password hashes are not part of the audit trail; role
-    # changes (groups) are.
+    # changes (groups) and lockouts are.
     history = AuditedHistory(
-        excluded_fields=["password", "last_login"],
+        excluded_fields=["password", "last_login", "failed_sign_ins"],
         m2m_fields=["groups", "user_permissions"],
     )
 
     class Meta:
         default_permissions = ("view",)
-        permissions = [("manage_staff", "Manage staff accounts and their roles")]
+        permissions = [
+            ("manage_staff", "Manage staff accounts and their roles"),
+            ("review_access", "Read the staff list and export who holds which role"),
+        ]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
@@ -104,3 +114,16 @@ class ApiToken(models.Model):
         if self.expires_at is not None and self.expires_at <= at:
             return "expired"
         return "active"
+
+
+class SignInFailure(AppendOnlyModel):
+    """A refused sign-in: the name typed (lowercased, whether or not such a user exists) and
+    the client's address. Counted per address for the rate limit (accounts/signin.py)."""
+
+    username = models.CharField(max_length=150)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["ip", "-at"], name="signinfailure_ip_at")]

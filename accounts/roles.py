@@ -51,8 +51,14 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "billing.view_audit_log",
         "billing.manage_policy",
         "accounts.manage_staff",
+        "accounts.review_access",
     ],
-    Role.AUDITOR: [*_READ, "billing.view_audit_log", "billing.export_data"],
+    Role.AUDITOR: [
+        *_READ,
+        "billing.view_audit_log",
+        "billing.export_data",
+        "accounts.review_access",
+    ],
     # Automations and AI agents, through the API only: they read what support reads and may
     # ask for any action, but never act directly (no `billing.act_directly`, so the policy sends
     # every request of theirs to a person for approval) and never decide one.

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
@@ -8,24 +9,58 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
-from accounts.forms import ApiTokenForm, RevokeTokenForm
+from accounts.forms import ApiTokenForm, RevokeTokenForm, StaffAuthenticationForm
 from accounts.models import ApiToken, User
+from accounts.review import write_access_review
 from accounts.roles import Role
 from accounts.tokens import TokenError, issue_token, revoke_token
 
-login = auth_views.LoginView.as_view(
-    template_name="accounts/login.html", redirect_authenticated_user=True
-)
+
+class LoginView(auth_views.LoginView):
+    """The sign-in page: single sign-on with the company's provider when configured, and the
+    local password form (rate-limited, with lockout) unless PASSWORD_SIGN_IN=0."""
+
+    template_name = "accounts/login.html"
+    authentication_form = StaffAuthenticationForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "password_sign_in": settings.PASSWORD_SIGN_IN,
+            "sso_name": settings.OIDC_NAME if settings.OIDC_ISSUER else "",
+        }
+
+
+login = LoginView.as_view()
 logout = staff_view()(auth_views.LogoutView.as_view())
 
 
-@staff_view("accounts.manage_staff")
+@staff_view("accounts.review_access")
 @require_GET
 def staff(request: StaffRequest) -> TemplateResponse:
+    """Every staff member and their roles: admins manage them, auditors read them."""
     users = User.objects.prefetch_related("groups").order_by("-is_active", "username")
     return TemplateResponse(
-        request, "accounts/staff.html", {"users": users, "roles": [role.value for role in Role]}
+        request,
+        "accounts/staff.html",
+        {
+            "users": users,
+            "roles": [role.value for role in Role],
+            "may_manage": request.user.has_perm("accounts.manage_staff"),
+        },
     )
+
+
+@staff_view("accounts.review_access")
+@require_GET
+def staff_export(request: StaffRequest) -> HttpResponse:
+    """The access review (SOC 2): staff × roles × last sign-in × second factor, as CSV."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="staff-access-{stamp}.csv"'
+    write_access_review(response, now=timezone.now())
+    return response
 
 
 @staff_view("accounts.manage_staff")

@@ -2,5 +2,8 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from billing.startup import configuration_errors_in_one_line
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
-application = get_asgi_application()
+with configuration_errors_in_one_line():
+    application = get_asgi_application()

@@ -7,6 +7,7 @@ from billing.api import MOUNT, api
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("approvals/", views.approvals, name="approvals"),
     path("approvals/<int:approval_id>/preview/", views.approval_preview, name="approval_preview"),
     path("approvals/<int:approval_id>/approve/", views.approval_approve, name="approval_approve"),

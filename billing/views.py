@@ -14,10 +14,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import StaffRequest, staff_view
+from accounts.access import StaffRequest, requires_mfa, requires_recent_auth, staff_view
 from accounts.models import User
 from accounts.roles import Role
-from billing import actions, admin_forms
+from billing import actions, admin_forms, health
 from billing import audit_log as audit
 from billing import forms as billing_forms
 from billing.actions import policy as limits
@@ -48,6 +48,19 @@ def healthz(request: HttpRequest) -> HttpResponse:
     except DatabaseError:
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when this process may take traffic (billing/health.py); 503 with what is not
+    ready. Costlier than /healthz: for a deployment's readiness gate, not a liveness probe."""
+    checks = health.readiness(now=timezone.now())
+    ready = all(finding == "ok" for finding in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "not ready", **checks}, status=200 if ready else 503
+    )
 
 
 APPROVAL_TABS = {
@@ -159,6 +172,8 @@ def _decided(request: StaffRequest, approval: ApprovalRequest, action: Action | 
 
 @staff_view("billing.approve_action")
 @require_POST
+@requires_mfa
+@requires_recent_auth
 def approval_approve(request: StaffRequest, approval_id: int) -> HttpResponse:
     approval = get_object_or_404(ApprovalRequest, pk=approval_id)
     try:
@@ -172,6 +187,8 @@ def approval_approve(request: StaffRequest, approval_id: int) -> HttpResponse:
 
 @staff_view("billing.approve_action")
 @require_POST
+@requires_mfa
+@requires_recent_auth
 def approval_reject(request: StaffRequest, approval_id: int) -> HttpResponse:
     approval = get_object_or_404(ApprovalRequest, pk=approval_id)
     try:
@@ -211,6 +228,7 @@ def _panel_response(
 
 @staff_view("billing.view_customer", "billing.request_action")
 @require_http_methods(["GET", "POST"])
+@requires_mfa
 def action_panel(request: StaffRequest, customer_id: int, panel: str) -> HttpResponse:
     """One action of the customer page in three steps: the form, the review (the service's
     preview and what policy will do), the confirmation; then the outcome."""
@@ -441,6 +459,8 @@ def _policy_write(request: StaffRequest, key: str, pk: int, form, write) -> Http
 
 @staff_view("billing.view_policylimit", "billing.manage_policy")
 @require_POST
+@requires_mfa
+@requires_recent_auth  # a change of policy or staff asks for a recent sign-in
 def policy_limit(request: StaffRequest, limit_id: int) -> HttpResponse:
     limit = get_object_or_404(PolicyLimit.objects.select_related("role"), pk=limit_id)
     form = admin_forms.CapsForm(
@@ -463,6 +483,8 @@ def policy_limit(request: StaffRequest, limit_id: int) -> HttpResponse:
 
 @staff_view("billing.view_policylimit", "billing.manage_policy")
 @require_POST
+@requires_mfa
+@requires_recent_auth  # a change of policy or staff asks for a recent sign-in
 def policy_limit_new(request: StaffRequest) -> HttpResponse:
     form = admin_forms.NewLimitForm(request.POST)
 
@@ -484,6 +506,8 @@ def policy_limit_new(request: StaffRequest) -> HttpResponse:
 
 @staff_view("billing.view_reasoncode", "billing.manage_policy")
 @require_POST
+@requires_mfa
+@requires_recent_auth  # a change of policy or staff asks for a recent sign-in
 def policy_reason_new(request: StaffRequest) -> HttpResponse:
     form = admin_forms.NewReasonForm(request.POST)
 
@@ -503,6 +527,8 @@ def policy_reason_new(request: StaffRequest) -> HttpResponse:
 
 @staff_view("billing.view_reasoncode", "billing.manage_policy")
 @require_POST
+@requires_mfa
+@requires_recent_auth  # a change of policy or staff asks for a recent sign-in
 def policy_reason(request: StaffRequest, reason_id: int) -> HttpResponse:
     reason_code = get_object_or_404(ReasonCode, pk=reason_id)
     form = admin_forms.ReasonChangeForm(request.POST, prefix=f"reason-{reason_code.pk}")
@@ -544,6 +570,8 @@ def _withdrawn(count: int) -> str:
 
 @staff_view("accounts.manage_staff")
 @require_POST
+@requires_mfa
+@requires_recent_auth  # a change of policy or staff asks for a recent sign-in
 def staff_roles(request: StaffRequest, user_id: int) -> HttpResponse:
     member = get_object_or_404(User, pk=user_id)
     form = admin_forms.RolesForm(request.POST)
@@ -563,6 +591,8 @@ def staff_roles(request: StaffRequest, user_id: int) -> HttpResponse:
 
 @staff_view("accounts.manage_staff")
 @require_POST
+@requires_mfa
+@requires_recent_auth  # a change of policy or staff asks for a recent sign-in
 def staff_active(request: StaffRequest, user_id: int) -> HttpResponse:
     member = get_object_or_404(User, pk=user_id)
     form = admin_forms.ActiveForm(request.POST)

@@ -19,7 +19,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
-from django.tasks import task
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -28,6 +27,7 @@ from django_tasks_db.backend import DatabaseBackend
 from accounts.audit import audited
 from billing.actions import pipeline
 from billing.models import Customer, StripeEvent
+from billing.observability import task
 from billing.stripe import gateway, mirror
 
 logger = logging.getLogger(__name__)

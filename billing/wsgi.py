@@ -2,5 +2,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from billing.startup import configuration_errors_in_one_line
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
-application = get_wsgi_application()
+with configuration_errors_in_one_line():
+    application = get_wsgi_application()

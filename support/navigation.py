@@ -22,7 +22,7 @@ SECTIONS = [
     Section("Approvals", "approvals", "billing.view_approvalrequest"),
     Section("Audit log", "audit_log", "billing.view_audit_log"),
     Section("Policy", "policy", "billing.view_policylimit"),
-    Section("Staff", "staff", "accounts.manage_staff"),
+    Section("Staff", "staff", "accounts.review_access"),
     Section("API tokens", "api_tokens", "accounts.manage_staff"),
 ]
 

@@ -28,6 +28,9 @@ os.environ["SECURE_SSL_REDIRECT"] = "0"
 os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
 os.environ["STRIPE_API_KEY"] = "sk_test_emulator"
 os.environ["STRIPE_WEBHOOK_SECRET"] = "whsec_test_" + secrets.token_hex(16)
+# Staff at work in the tests sign in without a second factor; the requirement (finance and
+# admin, the default outside tests) is back on in tests/billing/test_second_factor.py.
+os.environ["MFA_REQUIRED_ROLES"] = ""
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")  # Playwright's sync API runs a loop
 
 import django

@@ -14,7 +14,7 @@ LANDING = {
     Role.SUPPORT: ["Customers", "Tickets", "Approvals", "Policy"],
     Role.FINANCE: ["Customers", "Tickets", "Approvals", "Audit log", "Policy"],
     Role.ADMIN: ["Customers", "Tickets", "Approvals", "Audit log", "Policy", "Staff", "API tokens"],
-    Role.AUDITOR: ["Customers", "Tickets", "Approvals", "Audit log", "Policy"],
+    Role.AUDITOR: ["Customers", "Tickets", "Approvals", "Audit log", "Policy", "Staff"],
 }
 
 

@@ -22,7 +22,21 @@ def all_patterns(resolver=None, prefix=""):
             yield prefix + str(entry.pattern), entry
 
 
-PUBLIC = {"login/", "healthz", "stripe/webhook/", "api/v1/openapi.json", "api/v1/docs"}
+PUBLIC = {
+    "login/",
+    "healthz",
+    "readyz",
+    "stripe/webhook/",
+    "api/v1/openapi.json",
+    "api/v1/docs",
+    # Single sign-on's round trip and the second factor asked during it (allauth).
+    "accounts/oidc/^(?P<provider_id>[^/]+)/login/",
+    "accounts/oidc/^(?P<provider_id>[^/]+)/login/callback/",
+    "accounts/2fa/authenticate/",
+    "accounts/social/login/cancelled/",
+    "accounts/social/login/error/",
+    "accounts/social/signup/",
+}
 
 
 def test_every_view_states_who_may_open_it():

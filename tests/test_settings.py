@@ -43,21 +43,81 @@ def test_check_deploy_is_clean_with_production_variables():
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"])
-def test_a_production_run_without_a_required_variable_fails_loudly(missing):
+def run(command: list[str], **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        name: value for name, value in os.environ.items() if name not in (*PRODUCTION, *TEST_ONLY)
+    }
+    return subprocess.run(
+        command, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def assert_one_line(result: subprocess.CompletedProcess, *expected: str) -> None:
+    """The process stopped with one line on stderr saying what to fix, and no traceback."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Configuration error: ")
+    for text in expected:
+        assert text in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("missing", "what"),
+    [
+        ("SECRET_KEY", "a random string of at least 50 characters"),
+        ("ALLOWED_HOSTS", "the host names the app answers to"),
+        ("STRIPE_API_KEY", "the Stripe secret key"),
+        ("STRIPE_WEBHOOK_SECRET", "signing secret of the Stripe webhook endpoint"),
+    ],
+)
+def test_a_production_run_without_a_required_variable_stops_in_one_line(missing, what):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
 
     result = manage("check", **env)
 
-    assert result.returncode != 0
-    assert f"The environment variable {missing} is required." in result.stderr
+    assert_one_line(result, f"The environment variable {missing} is required: set it to", what)
 
 
-def test_a_malformed_boolean_fails_loudly():
-    result = manage("check", DEBUG="maybe")
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param([sys.executable, "-m", "gunicorn", "--check-config"], id="app"),
+        pytest.param([sys.executable, "manage.py", "db_worker"], id="worker"),
+        pytest.param([sys.executable, "-m", "celery", "-A", "billing", "worker"], id="celery"),
+        pytest.param([sys.executable, "manage.py", "migrate"], id="migrate"),
+    ],
+)
+def test_every_command_stops_in_one_line_on_a_missing_variable(command):
+    env = {k: v for k, v in PRODUCTION.items() if k != "STRIPE_API_KEY"}
 
-    assert result.returncode != 0
-    assert "DEBUG='maybe' is not a boolean" in result.stderr
+    result = run(command, DJANGO_SETTINGS_MODULE="billing.settings", **env)
+
+    assert_one_line(result, "STRIPE_API_KEY is required")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
+        ("SESSION_IDLE_MINUTES", "half an hour", "SESSION_IDLE_MINUTES='half an hour' is not"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD' is not a level"),
+        ("DATABASE_URL", "postgres//nohost", "DATABASE_URL is not a database URL"),
+        ("TASK_BACKEND", "kafka", "TASK_BACKEND='kafka'"),
+    ],
+)
+def test_a_malformed_variable_stops_in_one_line(name, value, expected):
+    result = manage("check", **{**PRODUCTION, name: value})
+
+    assert_one_line(result, expected)
+
+
+def test_the_demo_without_debug_says_to_set_it_in_one_line():
+    result = manage("demo", DEVTOOLS="1")
+
+    assert_one_line(
+        result, "SECRET_KEY is required", "manage.py demo runs only locally, with DEBUG=1"
+    )
 
 
 def test_a_short_secret_key_is_refused():

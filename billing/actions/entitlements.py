@@ -10,7 +10,6 @@ from typing import TypedDict, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.tasks import task
 from django.utils import timezone
 
 from accounts.audit import audited
@@ -28,6 +27,7 @@ from billing.models import (
     Feature,
     validate_feature_value,
 )
+from billing.observability import task
 
 MAX_LENGTH = dt.timedelta(days=366)
 

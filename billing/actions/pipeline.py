@@ -34,7 +34,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.tasks import task
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audited
@@ -58,6 +57,7 @@ from billing.models import (
     DecisionRecord,
     ReconcileRun,
 )
+from billing.observability import log_money_event, task
 from billing.stripe import gateway, mirror, sync
 from billing.stripe.mirror import Confirmation, Snapshot
 
@@ -103,9 +103,10 @@ def require_permission(user: User, permission: str = policy.REQUEST) -> None:
 # State: the one writer ------------------------------------------------------------------------
 
 
-def _move(action: Action, state: str, *, now: dt.datetime) -> None:
+def _move(action: Action, state: str, *, now: dt.datetime, stripe_request_id: str = "") -> None:
     """Move an action to `state` and save it: the only place an action's state is written.
-    Inside the caller's transaction and audit context, with the action locked (or new)."""
+    Inside the caller's transaction and audit context, with the action locked (or new); it
+    writes the money event's log line (ids only)."""
     current = None if action._state.adding else action.state
     if state not in TRANSITIONS.get(current, frozenset()):
         raise TransitionError(f"An action cannot go from {current or 'nothing'} to {state}.")
@@ -114,6 +115,16 @@ def _move(action: Action, state: str, *, now: dt.datetime) -> None:
         action.completed_at = now
         action.next_attempt_at = None
     action.save()
+    log_money_event(
+        action_id=action.pk,
+        kind=action.kind,
+        state=state,
+        actor_id=action.actor_id,
+        customer_id=action.customer_id,
+        amount=action.amount,
+        currency=action.currency,
+        stripe_request_id=stripe_request_id,
+    )
 
 
 def _audit(action: Action, what: str) -> AbstractContextManager[AuditContext]:
@@ -313,11 +324,13 @@ def execute(action_pk: int, *, now: dt.datetime | None = None, due_only: bool = 
         _enqueue_retry(locked)  # in case this process dies before Stripe answers
     started = timezone.now()
     metadata = {"action_id": str(locked.pk), **locked.stripe_metadata}
+    gateway.forget_request_id()
     try:
         result = handler.find_existing(locked) if asked_before else None
         outcome = AttemptOutcome.FOUND if result is not None else AttemptOutcome.DONE
         if result is None:
             result = handler.perform(locked, metadata)
+        answered_by = gateway.last_request_id()  # before the read-back's own requests
     except gateway.StripeUnavailable as error:
         logger.warning("Action %s: no answer from Stripe (%s); will retry", action_pk, error)
         return _note_unanswered(locked, error, started=started)
@@ -341,7 +354,7 @@ def execute(action_pk: int, *, now: dt.datetime | None = None, due_only: bool = 
         locked,
         ActionState.SUCCEEDED,
         now=now,
-        attempt=(outcome, started, ""),
+        attempt=(outcome, started, answered_by),
         result=result,
         snapshot=snapshot,
         answered_at=answered_at,
@@ -447,7 +460,7 @@ def _finish(
             locked.error_code = locked.error_message = ""
         else:
             locked.error_code, locked.error_message = code[:60], message
-        _move(locked, state, now=now)
+        _move(locked, state, now=now, stripe_request_id=request_id)
         if state == ActionState.SUCCEEDED and handler.uses_stripe and not mirrored:
             read_back.enqueue(locked.pk, 0)
     confirm_reported(confirmation for confirmation in reported if confirmation[0] != locked.pk)

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -150,11 +151,26 @@ type Method = Callable[..., Any]
 type Service = Any
 
 
+# Stripe's id of the last request this context made that Stripe answered, for the logs (the
+# money event of an action names the request that made its change).
+_last_request_id: ContextVar[str] = ContextVar("stripe_last_request_id", default="")
+
+
+def last_request_id() -> str:
+    return _last_request_id.get()
+
+
+def forget_request_id() -> None:
+    _last_request_id.set("")
+
+
 def _call(method: Method, *args: Any, **kwargs: Any) -> dict[str, Any]:
     try:
         result = method(*args, **kwargs)
     except stripe.StripeError as error:
         raise translate_error(error) from error
+    response = getattr(result, "last_response", None)
+    _last_request_id.set(getattr(response, "request_id", None) or "")
     data: dict[str, Any] = result.to_dict()
     return data
 
