@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 
-from accounts.audit import AuditedHistory
+from accounts.audit import AppendOnlyModel, AuditedHistory
 
 
 class User(AbstractUser):
@@ -104,3 +104,30 @@ class ApiToken(models.Model):
         if self.expires_at is not None and self.expires_at <= at:
             return "expired"
         return "active"
+
+
+class ChainLink(AppendOnlyModel):
+    """One row of a history or ledger table sealed into that table's hash chain
+    (`accounts.chain`): `digest` is the SHA-256 of the previous link's digest and the row's
+    canonical serialisation. Links are append-only themselves and form no chain of their own:
+    the latest digest of each chain, noted outside the system, is what pins them."""
+
+    chained = False
+
+    table = models.CharField(max_length=100)
+    row_id = models.BigIntegerField()
+    digest = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["table", "row_id"], name="chainlink_one_per_row"),
+            models.CheckConstraint(
+                condition=Q(Exact(Length("digest"), 64)), name="chainlink_digest_sha256"
+            ),
+        ]
+        indexes = [models.Index(fields=["table", "id"], name="chainlink_table_order")]
+
+    def __str__(self) -> str:
+        return f"{self.table} #{self.row_id}"

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import chain
 from accounts.access import StaffRequest, staff_view
 from billing import actions
 from billing import audit_log as audit
@@ -323,6 +324,7 @@ def audit_log(request: StaffRequest) -> TemplateResponse:
             "page": page,
             "errors": filters.errors,
             "model_choices": audit.model_choices(),
+            "chain_heads": [] if request.htmx else chain.heads(),
         },
     )
 

@@ -128,7 +128,22 @@ def committed_db(restorable_database, django_db_serialized_rollback, transaction
     Every such test uses this fixture, so that each restores the migrations' rows the same way
     (see restorable_database). Their modules must not carry a `django_db` mark: pytest-django
     would take the mark's settings over this fixture's.
+
+    The restored rows keep their ids while the flush reset the sequences: move the sequences
+    past them, or the next history row or chain link would reuse an id.
     """
+    from django.apps import apps
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    models = [
+        model
+        for label in ("accounts", "billing", "support")
+        for model in apps.get_app_config(label).get_models(include_auto_created=True)
+    ]
+    with connection.cursor() as cursor:
+        for statement in connection.ops.sequence_reset_sql(no_style(), models):
+            cursor.execute(statement)
 
 
 from tests.browser import page  # noqa: E402, F401  (fixtures for every test module)
