@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import chain
 from accounts.access import StaffRequest, staff_view
-from billing import actions
+from billing import actions, diffs
 from billing import audit_log as audit
 from billing import forms as billing_forms
 from billing.actions import policy as limits
@@ -345,5 +346,35 @@ def policy(request: StaffRequest) -> TemplateResponse:
             "reasons_by_kind": [
                 (ActionKind(kind).label, codes) for kind, codes in reasons_by_kind.items()
             ],
+        },
+    )
+
+
+@staff_view("billing.view_customer")
+@require_GET
+def object_history(request: StaffRequest, model: str, pk: int) -> TemplateResponse:
+    """One record's history as changes (field: old → new, who, when, reason, ticket)."""
+    historied = {m._meta.label_lower: m for m in audit.historied_models()}
+    record_model = historied.get(model)
+    if record_model is None:
+        raise Http404("No such kind of record.")
+    if not request.user.has_perm(
+        f"{record_model._meta.app_label}.view_{record_model._meta.model_name}"
+    ):
+        raise PermissionDenied
+    history = diffs.object_history(record_model, pk)
+    if not history:
+        raise Http404("This record has no history.")
+    current = record_model._base_manager.filter(pk=pk).first()
+    return TemplateResponse(
+        request,
+        "billing/object_history.html",
+        {
+            "model_name": str(record_model._meta.verbose_name).capitalize(),
+            "record": current,
+            "record_id": pk,
+            "history": history,
+            "customer_id": getattr(current, "customer_id", None)
+            or (current.pk if isinstance(current, Customer) else None),
         },
     )

@@ -26,6 +26,7 @@ from billing.models import (
 from billing.stripe import budget
 from billing.stripe import gateway as stripe_gateway
 from billing.stripe import sync as stripe_sync
+from support import timeline
 from support.models import Ticket, TicketStatus
 
 SEARCH_LIMIT = 50
@@ -123,11 +124,30 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         .order_by("-created", "-id")[:50],
         "tickets": customer.tickets.select_related("assignee")[:20],
         "notes": customer.notes.select_related("author", "ticket")[:20],
-        "actions": customer.actions.select_related("actor")[:20],
+        "actions": customer.actions.select_related("actor", "approval")[:20],
         "sync_problems": customer.sync_problems.open()[:10],
     }
+    if partial in ("", "timeline"):
+        context.update(_timeline_context(request, customer))
     template = "support/customer.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context)
+
+
+def _timeline_context(request: StaffRequest, customer: Customer) -> dict[str, object]:
+    kinds = [kind for kind in request.GET.getlist("kind") if kind in timeline.KINDS]
+    before = request.GET.get("before", "")[:200]
+    try:
+        page = timeline.timeline(customer, before=before or None, kinds=kinds, size=30)
+        error = ""
+    except timeline.InvalidCursor as invalid:
+        page, error = timeline.Page([], None), str(invalid)
+    query = "".join(f"&kind={kind}" for kind in kinds)
+    return {
+        "timeline": page,
+        "timeline_error": error,
+        "timeline_kinds": [(key, label, key in kinds) for key, label in timeline.KINDS.items()],
+        "timeline_query": query,
+    }
 
 
 # Sections of the customer page that can be rendered alone (and the empty action panel).
@@ -139,6 +159,7 @@ CUSTOMER_SECTIONS = {
     "payments",
     "notes",
     "actions",
+    "timeline",
     "no_panel",
 }
 
