@@ -153,8 +153,11 @@ def _label(f: models.Field) -> str:
     return str(f.verbose_name)[:1].upper() + str(f.verbose_name)[1:]
 
 
-def previous_versions(history_model: type[models.Model], rows: Sequence[Any]) -> dict[int, Any]:
-    """Each row's previous version of the same object (one query), by history id."""
+Versions = dict[tuple[type[models.Model], int], Any]
+
+
+def previous_versions(history_model: type[models.Model], rows: Sequence[Any]) -> Versions:
+    """Each row's previous version of the same object (one query), by (table, history id)."""
     if not rows:
         return {}
     previous = history_model.objects.filter(  # type: ignore[attr-defined]
@@ -165,12 +168,12 @@ def previous_versions(history_model: type[models.Model], rows: Sequence[Any]) ->
     ).annotate(previous_id=Subquery(previous.values("history_id")[:1]))
     links = dict(pairs.values_list("history_id", "previous_id"))
     found = history_model.objects.in_bulk([pk for pk in links.values() if pk])  # type: ignore[attr-defined]
-    return {history_id: found.get(prev) for history_id, prev in links.items() if prev}
+    return {(history_model, hid): found.get(prev) for hid, prev in links.items() if prev}
 
 
-def describe(rows: Sequence[Any], previous: dict[int, Any] | None = None) -> list[Change]:
-    """History rows as changes. `previous` maps a row's history id to its previous version;
-    without it they are looked up (one query per table)."""
+def describe(rows: Sequence[Any], previous: Versions | None = None) -> list[Change]:
+    """History rows as changes. `previous` maps (history model, history id) to the row's
+    previous version; without it they are looked up (one query per table)."""
     if previous is None:
         previous = {}
         by_table: dict[type[models.Model], list[Any]] = defaultdict(list)
@@ -182,7 +185,7 @@ def describe(rows: Sequence[Any], previous: dict[int, Any] | None = None) -> lis
     plan = []
     for row in rows:
         fields = tracked_fields(type(row))
-        before = previous.get(row.history_id)
+        before = previous.get((type(row), row.history_id))
         if before is None:
             shown = [
                 f for f in fields if getattr(row, f.attname) not in (None, "") and not f.primary_key
@@ -233,5 +236,5 @@ def object_history(model: type[models.Model], pk: int, *, size: int = 200) -> li
         .select_related("history_user")
         .order_by("-history_date", "-history_id")[: size + 1]
     )
-    previous = {newer.history_id: older for newer, older in itertools.pairwise(rows)}
+    previous = {(history, newer.history_id): older for newer, older in itertools.pairwise(rows)}
     return describe(rows[:size], previous)

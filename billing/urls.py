@@ -17,6 +17,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/act/<slug:panel>/", views.action_panel, name="action_panel"),
     path("actions/<int:action_id>/status/", views.action_status, name="action_status"),
     path("audit/", views.audit_log, name="audit_log"),
+    path("audit/export.csv", views.audit_export, name="audit_export"),
     path("audit/object/<str:model>/<int:pk>/", views.object_history, name="object_history"),
     path("policy/", views.policy, name="policy"),
     path("stripe/webhook/", webhooks.stripe_webhook, name="stripe_webhook"),

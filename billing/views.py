@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,6 +28,7 @@ from billing.models import (
     ActionKind,
     ActionState,
     ApprovalRequest,
+    AuditExport,
     Customer,
     PolicyLimit,
     ReasonCode,
@@ -317,17 +319,36 @@ def audit_log(request: StaffRequest) -> TemplateResponse:
     template = "billing/audit_log.html"
     if request.htmx:
         template += "#entries"
+    full_page = not request.htmx
     return TemplateResponse(
         request,
         template,
         {
             "filters": filters,
+            "filter_query": urlencode(filters.as_query()),
             "page": page,
             "errors": filters.errors,
             "model_choices": audit.model_choices(),
-            "chain_heads": [] if request.htmx else chain.heads(),
+            "kind_choices": ActionKind.choices,
+            "may_export": request.user.has_perm("billing.export_data"),
+            "chain_heads": chain.heads() if full_page else [],
+            "exports": AuditExport.objects.select_related("exported_by")[:10] if full_page else [],
         },
     )
+
+
+@staff_view("billing.view_audit_log", "billing.export_data")
+@require_GET
+def audit_export(request: StaffRequest) -> HttpResponse | StreamingHttpResponse:
+    """The filtered log as CSV, streamed as it is read; the export itself goes on record."""
+    filters = audit.AuditFilters.from_query(request.GET)
+    if filters.errors:
+        return HttpResponse(" ".join(filters.errors), status=400, content_type="text/plain")
+    audit.record_export(actor=request.user, filters=filters)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(audit.export_csv(filters), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
+    return response
 
 
 @staff_view("billing.view_policylimit", "billing.view_reasoncode")
