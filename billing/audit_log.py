@@ -83,7 +83,10 @@ class AuditFilters:
         for name in ("date_from", "date_to"):
             raw = query.get(name, "").strip()
             if raw:
-                parsed = parse_date(raw) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) else None
+                try:
+                    parsed = parse_date(raw) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) else None
+                except ValueError:  # well formed but impossible, e.g. month 13
+                    parsed = None
                 if parsed is None:
                     filters.errors.append(f"“{raw[:40]}” is not a date (YYYY-MM-DD).")
                 setattr(filters, name, parsed)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import StaffRequest, staff_view
+from billing import as_of
 from billing.actions import pipeline, policy
 from billing.entitlements import effective_entitlements
 from billing.models import (
@@ -97,6 +98,8 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     `?partial=<section>` renders one section alone: htmx reloads the sections an action
     changed (they listen for the `billing-changed` event its outcome sends)."""
     customer = get_object_or_404(Customer.objects.with_balance(), pk=customer_id)
+    if request.GET.get("as_of"):
+        return _customer_as_of(request, customer, request.GET["as_of"])
     partial = request.GET.get("partial", "")
     if partial not in CUSTOMER_SECTIONS:
         partial = ""
@@ -131,6 +134,22 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         context.update(_timeline_context(request, customer))
     template = "support/customer.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context)
+
+
+def _customer_as_of(request: StaffRequest, customer: Customer, raw: str) -> TemplateResponse:
+    """The customer page at a past moment, from the history: read-only, marked as past."""
+    now = timezone.now()
+    try:
+        moment = as_of.parse_moment(raw[:40], now=now)
+    except as_of.InvalidMoment as invalid:
+        context = {"customer": customer, "past": None, "as_of_error": str(invalid), "raw": raw[:40]}
+        return TemplateResponse(request, "support/customer_as_of.html", context, status=400)
+    past = as_of.customer_as_of(customer, moment)
+    return TemplateResponse(
+        request,
+        "support/customer_as_of.html",
+        {"customer": customer, "past": past, "moment": moment, "now": now},
+    )
 
 
 def _timeline_context(request: StaffRequest, customer: Customer) -> dict[str, object]:
