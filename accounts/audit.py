@@ -155,16 +155,24 @@ class AuditedHistory(HistoricalRecords):
         super().__init__(**kwargs)
 
     def get_meta_options(self, model: type[models.Model]) -> dict[str, Any]:
+        """Indexes: (object, history id), so a version's previous version (its diff) is one
+        index lookup; and (`indexed_by`, time) where the rows belong to someone."""
         options = super().get_meta_options(model)
+        table = model._meta.db_table
+        object_key = hashlib.sha256(f"{table}:object".encode()).hexdigest()
+        indexes = [
+            *options.get("indexes", ()),
+            models.Index(fields=["id", "-history_id"], name=f"history_{object_key[:12]}_obj"),
+        ]
         if self.indexed_by:
-            key = hashlib.sha256(f"{model._meta.db_table}:{self.indexed_by}".encode()).hexdigest()
-            options["indexes"] = [
-                *options.get("indexes", ()),
+            key = hashlib.sha256(f"{table}:{self.indexed_by}".encode()).hexdigest()
+            indexes.append(
                 models.Index(
                     fields=[self.indexed_by, "-history_date", "-history_id"],
                     name=f"history_{key[:12]}_time",
-                ),
-            ]
+                )
+            )
+        options["indexes"] = indexes
         return options
 
     def post_save(self, instance: models.Model, created: bool, using: Any = None, **kwargs: Any):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
@@ -71,6 +72,7 @@ def actor_of(user: Any, reason: str) -> str:
     return "Stripe" if "stripe" in (reason or "").lower() else "system"
 
 
+@functools.cache
 def tracked_fields(history_model: type[models.Model]) -> list[models.Field]:
     return [
         f
@@ -79,9 +81,19 @@ def tracked_fields(history_model: type[models.Model]) -> list[models.Field]:
     ]
 
 
-def _is_money(model_fields: list[models.Field], f: models.Field) -> bool:
-    names = {other.name for other in model_fields}
-    return isinstance(f, models.BigIntegerField) and "currency" in names and f.name not in NOT_MONEY
+@functools.cache
+def _money_fields(history_model: type[models.Model]) -> frozenset[str]:
+    fields = tracked_fields(history_model)
+    if "currency" not in {f.name for f in fields}:
+        return frozenset()
+    return frozenset(
+        f.name for f in fields if isinstance(f, models.BigIntegerField) and f.name not in NOT_MONEY
+    )
+
+
+@functools.cache
+def _choices(f: models.Field) -> dict[Any, str]:
+    return {value: str(label) for value, label in f.flatchoices}
 
 
 def _currency(row: Any) -> str:
@@ -131,13 +143,14 @@ class _Namer:
         return self.names.get((related, pk), f"#{pk}")
 
 
-def _display(f: models.Field, row: Any, fields: list[models.Field], namer: _Namer) -> str:
+def _display(f: models.Field, row: Any, namer: _Namer) -> str:
     if f.is_relation and f.related_model is not None:
         return namer.name(f.related_model, getattr(row, f.attname))  # type: ignore[arg-type]
     value = getattr(row, f.attname)
     if f.choices and value not in (None, ""):
-        return str(dict(f.flatchoices).get(value, value))
-    if value is not None and _is_money(fields, f):
+        return _choices(f).get(value, str(value))
+    money = _money_fields(type(row))  # type: ignore[arg-type]
+    if value is not None and f.name in money:
         currency = _currency(row)
         return format_amount(value, currency) if currency else f"{value:,} (minor units)"
     return _plain(value)
@@ -184,7 +197,7 @@ def describe(rows: Sequence[Any], previous: Versions | None = None) -> list[Chan
     namer = _Namer()
     plan = []
     for row in rows:
-        fields = tracked_fields(type(row))
+        fields = tracked_fields(type(row))  # type: ignore[arg-type]
         before = previous.get((type(row), row.history_id))
         if before is None:
             shown = [
@@ -200,7 +213,7 @@ def describe(rows: Sequence[Any], previous: Versions | None = None) -> list[Chan
         plan.append((row, before, fields, shown))
     namer.load()
     changes = []
-    for row, before, fields, shown in plan:
+    for row, before, _fields, shown in plan:
         instance_model = row.instance_type
         changes.append(
             Change(
@@ -217,8 +230,8 @@ def describe(rows: Sequence[Any], previous: Versions | None = None) -> list[Chan
                 changes=[
                     FieldChange(
                         field=_label(f),
-                        old="" if before is None else _display(f, before, fields, namer),
-                        new=_display(f, row, fields, namer),
+                        old="" if before is None else _display(f, before, namer),
+                        new=_display(f, row, namer),
                     )
                     for f in shown
                 ],
