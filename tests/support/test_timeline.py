@@ -158,8 +158,10 @@ def test_the_customer_page_shows_the_timeline(client, support_user):
     change_seats(make_subscription(customer, quantity=5), 8, actor=support_user, ticket="ZD-9")
     client.force_login(support_user)
 
-    response = client.get(reverse("customer", args=[customer.pk]))
+    page = client.get(reverse("customer", args=[customer.pk]))
+    response = client.get(reverse("customer", args=[customer.pk]), {"partial": "timeline"})
 
+    assert 'hx-trigger="load, ' in page.content.decode()  # loads after the page
     body = response.content.decode()
     assert response.status_code == 200
     assert 'id="timeline"' in body
@@ -171,7 +173,9 @@ def test_a_bad_cursor_on_the_customer_page_is_an_error_not_a_500(client, support
     customer = make_customer()
     client.force_login(support_user)
 
-    response = client.get(reverse("customer", args=[customer.pk]), {"before": "nonsense"})
+    response = client.get(
+        reverse("customer", args=[customer.pk]), {"partial": "timeline", "before": "nonsense"}
+    )
 
     assert response.status_code == 200
     assert "is not a timeline cursor" in response.content.decode()
