@@ -13,7 +13,8 @@ ledger tables, so not even raw SQL can rewrite the past.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -65,8 +66,34 @@ def current_audit_context() -> AuditContext | None:
     return _current.get()
 
 
+InsertHook = Callable[[type[models.Model], Any, str | None], None]
+_insert_hooks: list[InsertHook] = []
+
+
+def on_append_only_insert(hook: InsertHook) -> None:
+    """Call `hook(model, pk, using)` after each insert into a history or ledger table.
+
+    accounts.chain installs its sealer here when the app starts (AccountsConfig.ready): the
+    chain builds on this module, so this module cannot import it."""
+    if hook not in _insert_hooks:
+        _insert_hooks.append(hook)
+
+
+def _row_inserted(model: type[models.Model], pk: Any, using: str | None) -> None:
+    for hook in _insert_hooks:
+        hook(model, pk, using)
+
+
 class AppendOnlyQuerySet(models.QuerySet):
-    """Bulk rewrites of a ledger are refused before they reach the database."""
+    """Bulk rewrites of a ledger are refused before they reach the database; bulk inserts
+    are sealed into the table's hash chain like single ones."""
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        created = super().bulk_create(objs, *args, **kwargs)
+        if getattr(self.model, "chained", False):
+            for obj in created:
+                _row_inserted(self.model, obj.pk, self.db)
+        return created
 
     def update(self, **kwargs: Any) -> int:
         raise AppendOnlyViolation(f"{self.model.__name__} is append-only: add a new row.")
@@ -79,10 +106,13 @@ class AppendOnlyModel(models.Model):
     """An insert-only ledger row: `save()` refuses an update, `delete()` refuses.
 
     A correction is a new row (e.g. a reversal pointing at the row it reverses). Subclasses
-    with their own QuerySet derive it from `AppendOnlyQuerySet`.
+    with their own QuerySet derive it from `AppendOnlyQuerySet`. Each row is sealed into its
+    table's hash chain once its transaction commits (`accounts.chain`).
     """
 
     objects: ClassVar[models.Manager] = AppendOnlyQuerySet.as_manager()
+    # False only for the chain's own links.
+    chained: ClassVar[bool] = True
 
     class Meta:
         abstract = True
@@ -91,6 +121,8 @@ class AppendOnlyModel(models.Model):
         if not self._state.adding:
             raise AppendOnlyViolation(f"{type(self).__name__} is append-only: add a new row.")
         super().save(*args, **kwargs)
+        if self.chained:
+            _row_inserted(type(self), self.pk, kwargs.get("using") or self._state.db)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyViolation(f"{type(self).__name__} is append-only: rows are never deleted.")
@@ -111,12 +143,37 @@ class AuditedHistory(HistoricalRecords):
     Saves that touch only excluded bookkeeping fields (e.g. `last_login`) make no history row.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, indexed_by: str = "", **kwargs: Any) -> None:
+        """`indexed_by` names the column that says whose record this is (e.g. "customer"):
+        the history gets an index on (that column, time), so one customer's history is read
+        without scanning the table."""
+        self.indexed_by = indexed_by
         kwargs.setdefault("bases", [AuditedHistoryFields])
         kwargs.setdefault("m2m_bases", [AppendOnlyModel])
         kwargs.setdefault("history_id_field", models.BigAutoField(primary_key=True))
         kwargs.setdefault("history_change_reason_field", models.TextField(null=True))
         super().__init__(**kwargs)
+
+    def get_meta_options(self, model: type[models.Model]) -> dict[str, Any]:
+        """Indexes: (object, history id), so a version's previous version (its diff) is one
+        index lookup; and (`indexed_by`, time) where the rows belong to someone."""
+        options = super().get_meta_options(model)
+        table = model._meta.db_table
+        object_key = hashlib.sha256(f"{table}:object".encode()).hexdigest()
+        indexes = [
+            *options.get("indexes", ()),
+            models.Index(fields=["id", "-history_id"], name=f"history_{object_key[:12]}_obj"),
+        ]
+        if self.indexed_by:
+            key = hashlib.sha256(f"{table}:{self.indexed_by}".encode()).hexdigest()
+            indexes.append(
+                models.Index(
+                    fields=[self.indexed_by, "-history_date", "-history_id"],
+                    name=f"history_{key[:12]}_time",
+                )
+            )
+        options["indexes"] = indexes
+        return options
 
     def post_save(self, instance: models.Model, created: bool, using: Any = None, **kwargs: Any):
         update_fields = kwargs.get("update_fields")

@@ -127,3 +127,30 @@ class SignInFailure(AppendOnlyModel):
     class Meta:
         default_permissions = ()
         indexes = [models.Index(fields=["ip", "-at"], name="signinfailure_ip_at")]
+
+
+class ChainLink(AppendOnlyModel):
+    """One row of a history or ledger table sealed into that table's hash chain
+    (`accounts.chain`): `digest` is the SHA-256 of the previous link's digest and the row's
+    canonical serialisation. Links are append-only themselves and form no chain of their own:
+    the latest digest of each chain, noted outside the system, is what pins them."""
+
+    chained = False
+
+    table = models.CharField(max_length=100)
+    row_id = models.BigIntegerField()
+    digest = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["table", "row_id"], name="chainlink_one_per_row"),
+            models.CheckConstraint(
+                condition=Q(Exact(Length("digest"), 64)), name="chainlink_digest_sha256"
+            ),
+        ]
+        indexes = [models.Index(fields=["table", "id"], name="chainlink_table_order")]
+
+    def __str__(self) -> str:
+        return f"{self.table} #{self.row_id}"

@@ -1,26 +1,40 @@
 """The global audit log: every history row of every historied model, newest first.
 
 Each historied model has its own history table; a page is the newest rows of each (filtered,
-limited to the page size) merged in Python, so one page costs one query per history table.
-Pages are keyset paginated on (history_date, model label, history_id).
+limited to the page size) merged in Python, so one page costs a fixed number of queries: one
+per history table, then one per table for the previous versions of the rows shown (their
+diffs) and one per kind of record they name. Pages are keyset paginated on (history_date,
+model label, history_id). The default view is staff changes only (rows with a person as
+actor); system and Stripe rows are one click away (`everyone`).
+
+The CSV export streams the same filtered view: each table is read with a server-side cursor
+in chunks and the streams are merged, so memory stays flat whatever the number of rows.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import heapq
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from django.apps import apps
+from django.db import models, transaction
 from django.db.models import Model, Q
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from accounts.audit import is_historied
+from accounts.audit import audited, is_historied
+from accounts.models import User
+from billing import diffs
+from billing.models import Action, ActionKind, AuditExport
 
 AUDITED_APPS = ("accounts", "billing", "support")
-CHANGE_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
+CHANGE_TYPES = diffs.CHANGE_KINDS
 
 
 def historied_models() -> list[type[Model]]:
@@ -34,43 +48,93 @@ def historied_models() -> list[type[Model]]:
     return sorted(found, key=lambda model: model._meta.label_lower)
 
 
+def _customer_column(model: type[Model]) -> str | None:
+    """The history column that names the row's customer, if the record belongs to one."""
+    if model._meta.label_lower == "billing.customer":
+        return "id"
+    if model._meta.label_lower == "billing.approvalrequest":
+        return "action__customer_id"
+    names = {f.name for f in model._meta.concrete_fields}
+    return "customer_id" if "customer" in names else None
+
+
 @dataclass
 class AuditFilters:
     actor: str = ""
+    kind: str = ""
+    customer: int | None = None
     ticket: str = ""
     model: str = ""
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    everyone: bool = False  # False: staff changes only
     cursor: tuple[dt.datetime, str, int] | None = None
     errors: list[str] = field(default_factory=list)
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> AuditFilters:
         filters = cls(
-            actor=query.get("actor", "").strip(),
-            ticket=query.get("ticket", "").strip().upper(),
+            actor=query.get("actor", "").strip()[:150],
+            kind=query.get("kind", "").strip(),
+            ticket=query.get("ticket", "").strip().upper()[:64],
             model=query.get("model", "").strip(),
+            everyone=query.get("everyone", "") in ("1", "on", "true"),
         )
         for name in ("date_from", "date_to"):
             raw = query.get(name, "").strip()
             if raw:
-                parsed = parse_date(raw)
+                try:
+                    parsed = parse_date(raw) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) else None
+                except ValueError:  # well formed but impossible, e.g. month 13
+                    parsed = None
                 if parsed is None:
-                    filters.errors.append(f"“{raw}” is not a date (YYYY-MM-DD).")
+                    filters.errors.append(f"“{raw[:40]}” is not a date (YYYY-MM-DD).")
                 setattr(filters, name, parsed)
+        raw_customer = query.get("customer", "").strip()
+        if raw_customer:
+            if raw_customer.isdigit() and len(raw_customer) < 19:
+                filters.customer = int(raw_customer)
+            else:
+                filters.errors.append(f"“{raw_customer[:40]}” is not a customer number.")
         if filters.model and filters.model not in model_choices():
-            filters.errors.append(f"“{filters.model}” is not a kind of record.")
+            filters.errors.append(f"“{filters.model[:60]}” is not a kind of record.")
             filters.model = ""
+        if filters.kind and filters.kind not in ActionKind.values:
+            filters.errors.append(f"“{filters.kind[:40]}” is not a kind of action.")
+            filters.kind = ""
         raw_cursor = query.get("before", "")
         if raw_cursor:
             filters.cursor = parse_cursor(raw_cursor)
+            if filters.cursor is None:
+                filters.errors.append("That page link is broken; start from the first page.")
         return filters
 
     def as_query(self) -> dict[str, str]:
-        query = {"actor": self.actor, "ticket": self.ticket, "model": self.model}
-        query["date_from"] = self.date_from.isoformat() if self.date_from else ""
-        query["date_to"] = self.date_to.isoformat() if self.date_to else ""
+        query = {
+            "actor": self.actor,
+            "kind": self.kind,
+            "customer": str(self.customer) if self.customer is not None else "",
+            "ticket": self.ticket,
+            "model": self.model,
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
+            "everyone": "1" if self.everyone else "",
+        }
         return {name: value for name, value in query.items() if value}
+
+    def models(self) -> list[type[Model]]:
+        chosen = historied_models()
+        if self.model:
+            chosen = [m for m in chosen if m._meta.label_lower == self.model]
+        if self.kind:
+            chosen = [
+                m
+                for m in chosen
+                if m._meta.label_lower in ("billing.action", "billing.approvalrequest")
+            ]
+        if self.customer is not None:
+            chosen = [m for m in chosen if _customer_column(m)]
+        return chosen
 
 
 def model_choices() -> dict[str, str]:
@@ -84,7 +148,7 @@ def parse_cursor(raw: str) -> tuple[dt.datetime, str, int] | None:
     try:
         stamp, label, history_id = raw.split("|")
         moment = parse_datetime(stamp)
-        return (moment, label, int(history_id)) if moment else None
+        return (moment, label, int(history_id)) if moment and moment.tzinfo else None
     except ValueError:
         return None
 
@@ -101,10 +165,21 @@ class Entry:
     actor: str
     reason: str
     ticket: str
+    customer_id: int | None
+    amount: int | None
+    currency: str
+    changes: list[diffs.FieldChange]
 
     @property
     def cursor(self) -> str:
         return f"{self.when.isoformat()}|{self.label}|{self.history_id}"
+
+    @property
+    def changes_text(self) -> str:
+        return "; ".join(
+            f"{c.field}: {c.new}" if not c.old else f"{c.field}: {c.old} → {c.new}"
+            for c in self.changes
+        )
 
 
 @dataclass(frozen=True)
@@ -113,18 +188,36 @@ class Page:
     next_cursor: str | None
 
 
-def _rows(model: type[Model], filters: AuditFilters, size: int) -> list[Entry]:
+def _history_rows(model: type[Model], filters: AuditFilters) -> models.QuerySet:
     history = model.history.model  # type: ignore[attr-defined]
     label = model._meta.label_lower
     rows = history.objects.select_related("history_user")
+    if not filters.everyone:
+        rows = rows.filter(history_user__isnull=False)
     if filters.actor:
         rows = rows.filter(history_user__username=filters.actor)
     if filters.ticket:
         rows = rows.filter(history_ticket=filters.ticket)
+    if filters.kind:
+        if label == "billing.action":
+            rows = rows.filter(kind=filters.kind)
+        else:
+            rows = rows.filter(action_id__in=Action.objects.filter(kind=filters.kind).values("id"))
+    if filters.customer is not None:
+        column = _customer_column(model)
+        if column == "action__customer_id":
+            mine = Action.objects.filter(customer_id=filters.customer).values("id")
+            rows = rows.filter(action_id__in=mine)
+        elif column:
+            rows = rows.filter(**{column: filters.customer})
     if filters.date_from:
-        rows = rows.filter(history_date__date__gte=filters.date_from)
+        start = dt.datetime.combine(filters.date_from, dt.time.min, tzinfo=dt.UTC)
+        rows = rows.filter(history_date__gte=start)
     if filters.date_to:
-        rows = rows.filter(history_date__date__lte=filters.date_to)
+        end = dt.datetime.combine(
+            filters.date_to + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC
+        )
+        rows = rows.filter(history_date__lt=end)
     if filters.cursor:
         moment, cursor_label, cursor_id = filters.cursor
         same_moment = Q(history_date=moment)
@@ -133,24 +226,7 @@ def _rows(model: type[Model], filters: AuditFilters, size: int) -> list[Entry]:
         elif label > cursor_label:
             same_moment = Q(pk__in=[])
         rows = rows.filter(Q(history_date__lt=moment) | same_moment)
-    entries = []
-    for row in rows.order_by("-history_date", "-history_id")[:size]:
-        user = row.history_user
-        entries.append(
-            Entry(
-                when=row.history_date,
-                label=label,
-                history_id=row.history_id,
-                model_name=str(model._meta.verbose_name).capitalize(),
-                object_id=row.id,
-                object_repr=_describe(row),
-                change=CHANGE_TYPES.get(row.history_type, row.history_type),
-                actor=user.username if user else "system",
-                reason=row.history_change_reason or "",
-                ticket=row.history_ticket,
-            )
-        )
-    return entries
+    return rows.order_by("-history_date", "-history_id")
 
 
 # Columns that name a row to a person, tried in order; none of them needs another query.
@@ -165,16 +241,136 @@ def _describe(row: Any) -> str:
     return f"#{row.id}"
 
 
+def _customer_of(row: Any) -> int | None:
+    label = row.instance_type._meta.label_lower
+    if label == "billing.customer":
+        return row.id
+    return getattr(row, "customer_id", None)
+
+
+def _key(row: Any) -> tuple[dt.datetime, str, int]:
+    return row.history_date, row.instance_type._meta.label_lower, row.history_id
+
+
+def _entries(rows: list[Any]) -> list[Entry]:
+    entries = []
+    for row, change in zip(rows, diffs.describe(rows), strict=True):
+        currency = getattr(row, "currency", "") or ""
+        amount = getattr(row, "amount", None)
+        entries.append(
+            Entry(
+                when=row.history_date,
+                label=change.model,
+                history_id=row.history_id,
+                model_name=change.model_name,
+                object_id=row.id,
+                object_repr=_describe(row),
+                change=change.kind,
+                actor=change.actor,
+                reason=change.reason,
+                ticket=change.ticket,
+                customer_id=_customer_of(row),
+                amount=amount if isinstance(amount, int) else None,
+                currency=currency,
+                changes=change.changes,
+            )
+        )
+    return entries
+
+
 def page(filters: AuditFilters, *, size: int = 50) -> Page:
     if filters.errors:
         return Page([], None)
-    models = historied_models()
-    if filters.model:
-        models = [model for model in models if model._meta.label_lower == filters.model]
-    streams = [_rows(model, filters, size + 1) for model in models]
-    merged = heapq.merge(
-        *streams, key=lambda entry: (entry.when, entry.label, entry.history_id), reverse=True
-    )
-    entries = [entry for _, entry in zip(range(size + 1), merged, strict=False)]
-    next_cursor = entries[size - 1].cursor if len(entries) > size else None
-    return Page(entries[:size], next_cursor)
+    streams = [list(_history_rows(model, filters)[: size + 1]) for model in filters.models()]
+    merged = heapq.merge(*streams, key=_key, reverse=True)
+    rows = list(islice(merged, size + 1))
+    entries = _entries(rows[:size])
+    next_cursor = entries[size - 1].cursor if len(rows) > size else None
+    return Page(entries, next_cursor)
+
+
+# CSV export ------------------------------------------------------------------------------
+
+CSV_HEADER = [
+    "time",
+    "actor",
+    "record_type",
+    "record_id",
+    "record",
+    "change",
+    "reason",
+    "ticket",
+    "customer_id",
+    "amount",
+    "currency",
+    "changes",
+]
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def safe_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text: a formula-like start (=, +, -, @, tab, CR) gets a
+    leading apostrophe, except a plain number such as -2000, which stays a number."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _csv_row(entry: Entry) -> list[str]:
+    return [
+        safe_cell(cell)
+        for cell in (
+            entry.when.astimezone(dt.UTC).isoformat(),
+            entry.actor,
+            entry.label,
+            entry.object_id,
+            entry.object_repr,
+            entry.change,
+            entry.reason,
+            entry.ticket,
+            entry.customer_id if entry.customer_id is not None else "",
+            entry.amount if entry.amount is not None else "",
+            entry.currency,
+            entry.changes_text,
+        )
+    ]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+EXPORT_BATCH = 500
+
+
+def export_rows(filters: AuditFilters, *, chunk_size: int = 2000) -> Iterator[Entry]:
+    """Every entry of the filtered view, newest first, in batches (constant memory)."""
+    streams = [
+        _history_rows(model, filters).iterator(chunk_size=chunk_size) for model in filters.models()
+    ]
+    merged = heapq.merge(*streams, key=_key, reverse=True)
+    while batch := list(islice(merged, EXPORT_BATCH)):
+        yield from _entries(batch)
+
+
+def export_csv(filters: AuditFilters) -> Iterable[str]:
+    """The CSV lines of the filtered view, header first, generated as they are read."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    for entry in export_rows(filters):
+        yield writer.writerow(_csv_row(entry))
+
+
+def record_export(
+    *, actor: User, filters: AuditFilters, now: dt.datetime | None = None
+) -> AuditExport:
+    """Every export is itself recorded: who exported which filter, when (a ledger row)."""
+    with (
+        transaction.atomic(durable=True),
+        audited(actor=actor, reason="Audit log exported"),
+    ):
+        return AuditExport.objects.create(
+            exported_by=actor, filters=filters.as_query(), created_at=now or timezone.now()
+        )

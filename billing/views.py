@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -14,10 +16,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import chain
 from accounts.access import StaffRequest, requires_mfa, requires_recent_auth, staff_view
 from accounts.models import User
 from accounts.roles import Role
-from billing import actions, admin_forms, health
+from billing import actions, admin_forms, diffs, health
 from billing import audit_log as audit
 from billing import forms as billing_forms
 from billing.actions import policy as limits
@@ -29,6 +32,7 @@ from billing.models import (
     ActionKind,
     ActionState,
     ApprovalRequest,
+    AuditExport,
     Customer,
     PolicyLimit,
     ReasonCode,
@@ -338,14 +342,20 @@ def audit_log(request: StaffRequest) -> TemplateResponse:
     template = "billing/audit_log.html"
     if request.htmx:
         template += "#entries"
+    full_page = not request.htmx
     return TemplateResponse(
         request,
         template,
         {
             "filters": filters,
+            "filter_query": urlencode(filters.as_query()),
             "page": page,
             "errors": filters.errors,
             "model_choices": audit.model_choices(),
+            "kind_choices": ActionKind.choices,
+            "may_export": request.user.has_perm("billing.export_data"),
+            "chain_heads": chain.heads() if full_page else [],
+            "exports": AuditExport.objects.select_related("exported_by")[:10] if full_page else [],
         },
     )
 
@@ -432,6 +442,20 @@ def _policy_page(
         changes.sort(key=lambda row: row.history_date, reverse=True)
         context["changes"] = changes[:POLICY_HISTORY_SHOWN]
     return TemplateResponse(request, "billing/policy.html", context, status=status)
+
+
+@staff_view("billing.view_audit_log", "billing.export_data")
+@require_GET
+def audit_export(request: StaffRequest) -> HttpResponse | StreamingHttpResponse:
+    """The filtered log as CSV, streamed as it is read; the export itself goes on record."""
+    filters = audit.AuditFilters.from_query(request.GET)
+    if filters.errors:
+        return HttpResponse(" ".join(filters.errors), status=400, content_type="text/plain")
+    audit.record_export(actor=request.user, filters=filters)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(audit.export_csv(filters), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
+    return response
 
 
 @staff_view("billing.view_policylimit", "billing.view_reasoncode")
@@ -605,3 +629,33 @@ def staff_active(request: StaffRequest, user_id: int) -> HttpResponse:
         return f"{member.username} {verb}.{_withdrawn(withdrawn)}"
 
     return _staff_write(request, form, write)
+
+
+@staff_view("billing.view_customer")
+@require_GET
+def object_history(request: StaffRequest, model: str, pk: int) -> TemplateResponse:
+    """One record's history as changes (field: old → new, who, when, reason, ticket)."""
+    historied = {m._meta.label_lower: m for m in audit.historied_models()}
+    record_model = historied.get(model)
+    if record_model is None:
+        raise Http404("No such kind of record.")
+    if not request.user.has_perm(
+        f"{record_model._meta.app_label}.view_{record_model._meta.model_name}"
+    ):
+        raise PermissionDenied
+    history = diffs.object_history(record_model, pk)
+    if not history:
+        raise Http404("This record has no history.")
+    current = record_model._base_manager.filter(pk=pk).first()
+    return TemplateResponse(
+        request,
+        "billing/object_history.html",
+        {
+            "model_name": str(record_model._meta.verbose_name).capitalize(),
+            "record": current,
+            "record_id": pk,
+            "history": history,
+            "customer_id": getattr(current, "customer_id", None)
+            or (current.pk if isinstance(current, Customer) else None),
+        },
+    )

@@ -29,7 +29,7 @@ from billing.api.pagination import MAX_ID, Keyset
 from billing.api.problems import Problem, not_found
 from billing.api.schemas import StaffOut, staff_out
 from billing.models import Customer, clean_ticket_ref
-from support import services
+from support import services, timeline
 from support.models import Note, Ticket, TicketStatus
 
 router = Router(tags=["tickets"])
@@ -248,3 +248,81 @@ def add_note(
         return 201, note_out(Note.objects.select_related("author").get(pk=note.pk))
 
     return idempotent(request, idempotency_key, write)
+
+
+# The customer timeline ------------------------------------------------------------------------
+
+
+class TimelineKind(StrEnum):
+    CHANGE = "change"
+    ACTION = "action"
+    APPROVAL = "approval"
+    STRIPE = "stripe"
+    TICKET = "ticket"
+    NOTE = "note"
+
+
+class FieldChangeOut(Schema):
+    field: str
+    old: str = Field(description="In people's words, as the screens show it.")
+    new: str
+
+
+class TimelineEntryOut(Schema):
+    cursor: str = Field(description="Pass as `cursor` to continue after this entry.")
+    at: dt.datetime
+    kind: TimelineKind
+    actor: str = Field(description='A username, or "Stripe" or "system".')
+    actor_id: int | None
+    title: str
+    reason: str
+    ticket: str
+    object_type: str = Field(description="The record's kind, e.g. billing.payment.")
+    object_id: int
+    changes: list[FieldChangeOut]
+
+
+class TimelinePage(Schema):
+    items: list[TimelineEntryOut]
+    next: str | None
+
+
+@router.get(
+    "/customers/{customer_id}/timeline",
+    response=TimelinePage,
+    auth=staff("billing.view_customer"),
+    operation_id="customer_timeline",
+    summary="A customer's timeline, newest first",
+    tags=["customers"],
+    openapi_extra=documented(*OBJECT_ERRORS),
+)
+def customer_timeline(
+    request: HttpRequest,
+    customer_id: ObjectId,
+    cursor: Cursor,
+    limit: Limit,
+    kind: Annotated[list[TimelineKind] | None, Query(None, description="Only these kinds.")],
+) -> TimelinePage:
+    """What happened to the customer, as on their page: staff and system changes to their
+    records (with what changed), actions and their state changes, approvals and decisions,
+    Stripe events, tickets and notes; each with its actor, reason and ticket."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise not_found(f"customer {customer_id}")
+    try:
+        page = timeline.timeline(
+            customer,
+            before=cursor or None,
+            kinds=[k.value for k in kind] if kind else None,
+            size=limit,
+        )
+    except timeline.InvalidCursor as invalid:
+        raise Problem(
+            "validation-error",
+            "Some parameters are not valid; see errors.",
+            errors={"cursor": str(invalid)},
+        ) from None
+    return TimelinePage(
+        items=[TimelineEntryOut(**entry.as_dict()) for entry in page.entries],
+        next=page.next_cursor,
+    )

@@ -49,7 +49,7 @@ class Ticket(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     solved_at = models.DateTimeField(null=True, blank=True)
 
-    history = AuditedHistory()
+    history = AuditedHistory(indexed_by="customer")
     objects = TicketQuerySet.as_manager()
 
     class Meta:
@@ -92,7 +92,7 @@ class Note(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = AuditedHistory()
+    history = AuditedHistory(indexed_by="customer")
 
     class Meta:
         default_permissions = ("view",)

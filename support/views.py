@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import unicodedata
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -12,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
+from billing import as_of
 from billing.actions import pipeline, policy
 from billing.entitlements import effective_entitlements
 from billing.models import (
@@ -27,7 +29,7 @@ from billing.models import (
 from billing.stripe import budget
 from billing.stripe import gateway as stripe_gateway
 from billing.stripe import sync as stripe_sync
-from support import services
+from support import services, timeline
 from support.forms import AssignForm, CustomerNoteForm, NoteForm, StatusForm, TicketForm
 from support.models import Ticket, TicketStatus
 
@@ -104,6 +106,8 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     `?partial=<section>` renders one section alone: htmx reloads the sections an action
     changed (they listen for the `billing-changed` event its outcome sends)."""
     customer = get_object_or_404(Customer.objects.with_balance(), pk=customer_id)
+    if request.GET.get("as_of"):
+        return _customer_as_of(request, customer, request.GET["as_of"])
     partial = request.GET.get("partial", "")
     if partial not in CUSTOMER_SECTIONS:
         partial = ""
@@ -139,7 +143,7 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         ),
         "tickets": tickets,
         "notes": customer.notes.select_related("author", "ticket")[:20],
-        "actions": customer.actions.select_related("actor")[:20],
+        "actions": customer.actions.select_related("actor", "approval")[:20],
         "sync_problems": customer.sync_problems.open()[:10],
         "may_note": may_note,
         "note_form": CustomerNoteForm(
@@ -150,6 +154,9 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         if may_note
         else None,
     }
+    # The timeline (a fixed ~30 queries) loads after the page, by itself: the page's own
+    # budget stays that of its sections.
+    context.update(_timeline_context(request, customer, load=partial == "timeline"))
     template = "support/customer.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context)
 
@@ -199,6 +206,44 @@ class SectionPage:
         return self.number - 1
 
 
+def _customer_as_of(request: StaffRequest, customer: Customer, raw: str) -> TemplateResponse:
+    """The customer page at a past moment, from the history: read-only, marked as past."""
+    now = timezone.now()
+    try:
+        moment = as_of.parse_moment(raw[:40], now=now)
+    except as_of.InvalidMoment as invalid:
+        context = {"customer": customer, "past": None, "as_of_error": str(invalid), "raw": raw[:40]}
+        return TemplateResponse(request, "support/customer_as_of.html", context, status=400)
+    past = as_of.customer_as_of(customer, moment)
+    return TemplateResponse(
+        request,
+        "support/customer_as_of.html",
+        {"customer": customer, "past": past, "moment": moment, "now": now},
+    )
+
+
+def _timeline_context(
+    request: StaffRequest, customer: Customer, *, load: bool
+) -> dict[str, object]:
+    kinds = [kind for kind in request.GET.getlist("kind") if kind in timeline.KINDS]
+    before = request.GET.get("before", "")[:200]
+    query = "".join(f"&kind={kind}" for kind in kinds)
+    if not load:
+        where = f"&before={quote(before)}" if before else ""
+        return {"timeline": None, "timeline_query": query, "timeline_where": where}
+    try:
+        page = timeline.timeline(customer, before=before or None, kinds=kinds, size=30)
+        error = ""
+    except timeline.InvalidCursor as invalid:
+        page, error = timeline.Page([], None), str(invalid)
+    return {
+        "timeline": page,
+        "timeline_error": error,
+        "timeline_kinds": [(key, label, key in kinds) for key, label in timeline.KINDS.items()],
+        "timeline_query": query,
+    }
+
+
 # Sections of the customer page that can be rendered alone (and the empty action panel).
 CUSTOMER_SECTIONS = {
     "subscriptions",
@@ -208,6 +253,7 @@ CUSTOMER_SECTIONS = {
     "payments",
     "notes",
     "actions",
+    "timeline",
     "no_panel",
 }
 

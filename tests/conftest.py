@@ -140,9 +140,13 @@ def committed_db(restorable_database, django_db_serialized_rollback, transaction
     from django.core.management.color import no_style
     from django.db import connection
 
-    statements = connection.ops.sequence_reset_sql(no_style(), apps.get_models())
+    models = [
+        model
+        for label in ("accounts", "billing", "support")
+        for model in apps.get_app_config(label).get_models(include_auto_created=True)
+    ]
     with connection.cursor() as cursor:
-        for statement in statements:
+        for statement in connection.ops.sequence_reset_sql(no_style(), models):
             cursor.execute(statement)
 
 

@@ -36,6 +36,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import chain
 from accounts.audit import AuditContext, audited
 from accounts.models import User
 from billing.actions import policy
@@ -774,12 +775,14 @@ def expire_approval(approval_pk: int) -> None:
 
 @task()
 def reconcile_periodically() -> None:
-    """Every few minutes, for as long as the app runs: `reconcile`, then schedule the next."""
+    """Every few minutes, for as long as the app runs: `reconcile` and seal any history or
+    ledger row whose on-commit sealing did not run (accounts.chain), then schedule the next."""
     now = timezone.now()
     if reconciler.ran_recently(now=now):
         return  # a second chain of this task: the first one goes on
     try:
         reconcile(now=now)
+        chain.seal_unsealed()
     finally:
         reconcile_periodically.using(run_after=timezone.now() + reconciler.EVERY).enqueue()
 

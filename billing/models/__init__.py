@@ -41,6 +41,7 @@ from billing.models.customers import (
     CustomerStatus,
     EntitlementOverride,
 )
+from billing.models.exports import AuditExport
 from billing.models.invoices import (
     Invoice,
     InvoiceStatus,
@@ -84,6 +85,7 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalRequest",
     "AttemptOutcome",
+    "AuditExport",
     "BalanceTransaction",
     "Customer",
     "CustomerKind",

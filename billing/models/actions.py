@@ -160,7 +160,9 @@ class Action(models.Model):
 
     # Attempts are bookkeeping, logged in ActionAttempt: an action's history holds one row
     # per real change (created, each state it moves to).
-    history = AuditedHistory(excluded_fields=["attempts", "next_attempt_at", "updated_at"])
+    history = AuditedHistory(
+        indexed_by="customer", excluded_fields=["attempts", "next_attempt_at", "updated_at"]
+    )
     objects = ActionQuerySet.as_manager()
 
     class Meta:
@@ -288,7 +290,7 @@ class ApprovalRequest(models.Model):
     decision_note = models.TextField(blank=True, help_text="Approval note or rejection reason.")
     created_at = models.DateTimeField(default=timezone.now)
 
-    history = AuditedHistory()
+    history = AuditedHistory(indexed_by="action")
     objects = ApprovalRequestQuerySet.as_manager()
 
     class Meta:

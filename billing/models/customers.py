@@ -221,7 +221,7 @@ class Customer(StripeMirrored):
     created = models.DateTimeField(help_text="When the account was opened.")
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = AuditedHistory()
+    history = AuditedHistory(indexed_by="id")
     objects = CustomerQuerySet.as_manager()
 
     class Meta:
@@ -368,7 +368,7 @@ class EntitlementOverride(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = AuditedHistory()
+    history = AuditedHistory(indexed_by="customer")
     objects = EntitlementOverrideQuerySet.as_manager()
 
     class Meta:

@@ -73,7 +73,7 @@ class Invoice(StripeMirrored):
     voided_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = AuditedHistory()
+    history = AuditedHistory(indexed_by="customer")
     objects = InvoiceQuerySet.as_manager()
 
     class Meta:
@@ -198,7 +198,7 @@ class Payment(StripeMirrored):
     created = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = AuditedHistory()
+    history = AuditedHistory(indexed_by="customer")
     objects = PaymentQuerySet.as_manager()
 
     class Meta:

@@ -77,7 +77,7 @@ class Subscription(StripeMirrored):
     created = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = AuditedHistory()
+    history = AuditedHistory(indexed_by="customer")
     objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
