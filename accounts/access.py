@@ -76,7 +76,7 @@ def requires_recent_auth(view: View) -> View:
     sign in with SSO again) and the POST goes on. For deciding approvals and editing policy."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         if request.method == "POST":
             age = time.time() - identity.last_authenticated_at(request)
             if age > settings.RECENT_AUTH_MINUTES * 60:
@@ -99,7 +99,7 @@ def requires_mfa(view: View) -> View:
     and decision."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         user = request.user
         if request.method == "POST" and user.is_authenticated:
             assert isinstance(user, User)

@@ -177,7 +177,7 @@ def _text_candidates(text: str, lowered: str, invoiced: list[int]) -> list[int]:
     named = Customer.objects.alias(
         name_ci=Lower("name"), handle_ci=Lower("handle"), domain_ci=Lower("email_domain")
     )
-    sources = []
+    sources: list[models.QuerySet | list[int]] = []
     if _DOMAIN.fullmatch(lowered):
         sources.append(named.filter(domain_ci=lowered).order_by().values_list("pk", flat=True))
     if invoiced:

@@ -165,7 +165,7 @@ def page_measurements(
     def customer_url(pk: int) -> str:
         return f"/customers/{pk}/"
 
-    timeline = measure.url_or_none("customer_timeline", customer_id=whale)
+    timeline = f"/customers/{whale}/?partial=timeline"  # the customer page loads it so
     deep = "?before=2024-12-01T00:00:00%2B00:00|billing.customer|0"
     return [
         ("start page", page(finance, "start page", ["/"])),
@@ -183,7 +183,7 @@ def page_measurements(
             page(
                 finance,
                 "timeline: whale, deep page",
-                [timeline + "?before=2025-06-01T00:00:00%2B00:00" if timeline else None],
+                [timeline + "&before=2025-06-01T00:00:00%2B00:00|billing.customer|0"],
             ),
         ),
         (
