@@ -284,6 +284,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Sign in as one of these staff users, password {DEMO_PASSWORD}:")
         for role, (first, last) in DEMO_STAFF.items():
             self.stdout.write(f"  {role.value:<8}  {first} {last}")
+        if settings.MFA_REQUIRED_ROLES:
+            roles = " and ".join(sorted(settings.MFA_REQUIRED_ROLES))
+            self.stdout.write(
+                f"  ({roles} move money: at their first action or decision the app asks them to "
+                "set up a second factor, an authenticator app's code or a security key)"
+            )
         running = "" if serve else " (stopped with this command)"
         self.stdout.write(f"Stripe emulator: {emulator.url}{running}; state in {state_path}")
         self.stdout.write("")
