@@ -38,6 +38,9 @@ class StaffRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+SCREENS = "accounts.use_screens"
+
+
 def staff_view(*permissions: str) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @wraps(view)
@@ -46,6 +49,9 @@ def staff_view(*permissions: str) -> Callable[[View], View]:
             if not user.is_authenticated or not user.is_active:
                 raise PermissionDenied
             if not user.has_perms(permissions):
+                raise PermissionDenied
+            if permissions and not user.has_perm(SCREENS):
+                # An automation's account (the agent role) reads and asks through the API only.
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 

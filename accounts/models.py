@@ -37,6 +37,7 @@ class User(AbstractUser):
         permissions = [
             ("manage_staff", "Manage staff accounts and their roles"),
             ("review_access", "Read the staff list and export who holds which role"),
+            ("use_screens", "Use the staff screens (people; automations use the API)"),
         ]
 
     def __str__(self) -> str:

@@ -35,16 +35,19 @@ _READ = [
     "support.view_ticket",
     "support.view_note",
 ]
+# The screens are for people; automations and AI agents work through the API only.
+_SCREENS = ["accounts.use_screens"]
 _WORK_TICKETS = ["support.work_ticket", "support.add_note"]
 _MONEY = ["billing.approve_action", "billing.export_data"]
 
 _ACT = ["billing.request_action", "billing.act_directly"]
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
-    Role.SUPPORT: [*_READ, *_WORK_TICKETS, *_ACT],
-    Role.FINANCE: [*_READ, *_WORK_TICKETS, *_ACT, *_MONEY, "billing.view_audit_log"],
+    Role.SUPPORT: [*_READ, *_SCREENS, *_WORK_TICKETS, *_ACT],
+    Role.FINANCE: [*_READ, *_SCREENS, *_WORK_TICKETS, *_ACT, *_MONEY, "billing.view_audit_log"],
     Role.ADMIN: [
         *_READ,
+        *_SCREENS,
         *_WORK_TICKETS,
         *_ACT,
         *_MONEY,
@@ -55,6 +58,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.AUDITOR: [
         *_READ,
+        *_SCREENS,
         "billing.view_audit_log",
         "billing.export_data",
         "accounts.review_access",

@@ -31,8 +31,9 @@ from tests.test_conventions import PUBLIC, all_patterns, api_route
 pytestmark = pytest.mark.django_db
 
 S, F, A, U, G = Role.SUPPORT, Role.FINANCE, Role.ADMIN, Role.AUDITOR, Role.AGENT
-EVERYONE = {S, F, A, U, G}
-ASKERS = {S, F, A, G}  # may ask for an action (billing.request_action)
+# The agent (automations, AI agents) works through the API only: every screen refuses it.
+EVERYONE = {S, F, A, U}
+ASKERS = {S, F, A}  # may ask for an action (billing.request_action) on the screens
 TICKET_WORKERS = {S, F, A}
 
 # URL name → the roles that may open it (GET), and whether it only takes a POST (a write).
@@ -55,8 +56,8 @@ READS = {
     "api_tokens": {A},
     "action_panel": ASKERS,  # the panel's form: a step of an action
     "ticket_new": TICKET_WORKERS,
-    "logout": EVERYONE,
-    "account_logout": EVERYONE,  # the same page, under the name allauth links to
+    "logout": EVERYONE | {G},  # anyone signed in may sign out
+    "account_logout": EVERYONE | {G},  # the same page, under the name allauth links to
 }
 WRITES = {
     "approval_approve": {F, A},
