@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from billing.actions import policy
 
@@ -28,9 +29,18 @@ SECTIONS = [
 
 
 def navigation(request: HttpRequest) -> dict:
+    """Lazily: only a page that draws the bar reads it (an htmx section, a partial, does not),
+    and the approvals badge's count is the one query it costs."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_sections": []}
+    return {
+        "nav_sections": SimpleLazyObject(lambda: _sections(request, user)),
+        "user_roles": SimpleLazyObject(lambda: sorted(g.name for g in user.groups.all())),
+    }
+
+
+def _sections(request: HttpRequest, user) -> list[dict]:
     current = request.path
     sections = []
     for section in SECTIONS:
@@ -47,4 +57,4 @@ def navigation(request: HttpRequest) -> dict:
                     "count": count,
                 }
             )
-    return {"nav_sections": sections, "user_roles": sorted(g.name for g in user.groups.all())}
+    return sections

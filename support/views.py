@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
+from typing import cast
 from urllib.parse import quote
 
 from django.contrib import messages
@@ -9,7 +11,9 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
@@ -113,31 +117,46 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         partial = ""
     now = timezone.now()
     pages = {name: _page_number(request.GET.get(f"{name}_page", "")) for name in PAGED_SECTIONS}
-    payments = (
-        Payment.objects.filter(customer=customer)
-        .latest_with_refundable(SECTION_ROWS + 1, offset=(pages["payments"] - 1) * SECTION_ROWS)
-        .select_related("invoice")
-        .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("-created")))
-    )
     ticket = clean_ticket_ref(request.GET.get("ticket", "")) or ""
-    tickets = list(customer.tickets.select_related("assignee")[:20])
     may_note = request.user.has_perm("support.add_note")
+    # Every section is built when the template first reads it, not before: htmx reloads one
+    # section at a time (`?partial=`, several after each action), and each pays for its own
+    # queries only.
+    tickets = cast(  # a list to its readers, read at the first of them
+        "list[Ticket]",
+        SimpleLazyObject(lambda: list(customer.tickets.select_related("assignee")[:20])),
+    )
     context = {
         "customer": customer,
         "now": now,
         "ticket": ticket,
         "ticket_query": f"&ticket={ticket}" if ticket else "",
         "may_act": request.user.has_perm("billing.request_action"),
+        "panel": PanelUrls(customer.pk),
         "subscriptions": customer.subscriptions.select_related("price__plan").order_by("-created"),
-        "entitlements": effective_entitlements(customer, at=now),
+        "entitlements": SimpleLazyObject(lambda: effective_entitlements(customer, at=now)),
         "invoices": SectionPage(
-            customer.invoices.order_by("-created", "-id"), pages["invoices"], "invoices"
+            lambda: customer.invoices.order_by("-created", "-id"), pages["invoices"], "invoices"
         ),
-        "payments": SectionPage(payments, pages["payments"], "payments", sliced=True),
+        "payments": SectionPage(
+            lambda: (
+                Payment.objects.filter(customer=customer)
+                .latest_with_refundable(
+                    SECTION_ROWS + 1, offset=(pages["payments"] - 1) * SECTION_ROWS
+                )
+                .select_related("invoice")
+                .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("-created")))
+            ),
+            pages["payments"],
+            "payments",
+            sliced=True,
+        ),
         "balance_transactions": SectionPage(
-            BalanceTransaction.objects.filter(customer=customer)
-            .with_reversible()
-            .order_by("-created", "-id"),
+            lambda: (
+                BalanceTransaction.objects.filter(customer=customer)
+                .with_reversible()
+                .order_by("-created", "-id")
+            ),
             pages["balance"],
             "balance",
         ),
@@ -146,10 +165,12 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         "actions": customer.actions.select_related("actor", "approval")[:20],
         "sync_problems": customer.sync_problems.open()[:10],
         "may_note": may_note,
-        "note_form": CustomerNoteForm(
-            customer=customer,
-            tickets=tickets,
-            initial={"ticket": next((t.pk for t in tickets if t.external_ref == ticket), None)},
+        "note_form": SimpleLazyObject(
+            lambda: CustomerNoteForm(
+                customer=customer,
+                tickets=tickets,
+                initial={"ticket": next((t.pk for t in tickets if t.external_ref == ticket), None)},
+            )
         )
         if may_note
         else None,
@@ -172,18 +193,22 @@ def _page_number(raw: str) -> int:
 
 
 class SectionPage:
-    """One page of a customer page's section: its rows (read once, when the template first
-    asks) and whether older ones exist (one row more is read; nothing is counted)."""
+    """One page of a customer page's section: its rows (built and read once, when the template
+    first asks) and whether older ones exist (one row more is read; nothing is counted)."""
 
-    def __init__(self, rows, number: int, section: str, *, sliced: bool = False):
-        self._query, self.number, self.section = rows, number, section
+    def __init__(
+        self, rows: Callable[[], QuerySet], number: int, section: str, *, sliced: bool = False
+    ):
+        self._build, self.number, self.section = rows, number, section
         self._sliced = sliced  # `rows` already holds just this page and one more
         self._rows: list | None = None
 
     def _read(self) -> list:
         if self._rows is None:
             start = (self.number - 1) * SECTION_ROWS
-            query = self._query if self._sliced else self._query[start : start + SECTION_ROWS + 1]
+            query = self._build()
+            if not self._sliced:
+                query = query[start : start + SECTION_ROWS + 1]
             self._rows = list(query)
         return self._rows
 
@@ -204,6 +229,19 @@ class SectionPage:
     @property
     def previous_number(self) -> int:
         return self.number - 1
+
+
+class PanelUrls(dict):
+    """The customer's action panel urls by panel (`panel.retry_payment` in a template), each
+    reversed once a page however many rows link to it."""
+
+    def __init__(self, customer_id: int):
+        super().__init__()
+        self.customer_id = customer_id
+
+    def __missing__(self, key: str) -> str:
+        url = self[key] = reverse("action_panel", args=[self.customer_id, key.replace("_", "-")])
+        return url
 
 
 def _customer_as_of(request: StaffRequest, customer: Customer, raw: str) -> TemplateResponse:

@@ -2,6 +2,7 @@
 customer holds (5 or 50 of each kind of row): no N+1 hides in a section."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -123,3 +124,34 @@ def test_the_inbox_costs_the_same_for_5_and_50_requests(client, support_user, fi
 
     assert small == big
     assert small <= INBOX_QUERIES
+
+
+# What a section reloaded alone (`?partial=`, as htmx does after an action) reads besides the
+# request's own session, user and permissions (read through content types), and the customer.
+SECTION_TABLES = {
+    "notes": {"support_note", "support_ticket"},  # the note form picks one of the tickets
+    "payments": {"billing_payment", "billing_refund"},
+    "invoices": {"billing_invoice"},
+    "balance": {"billing_balancetransaction"},
+    "actions": {"billing_action"},
+}
+REQUEST_TABLES = {"django_session", "accounts_user", "django_content_type", "billing_customer"}
+
+
+@pytest.mark.parametrize("section", sorted(SECTION_TABLES))
+def test_a_section_reloaded_alone_reads_only_its_own_rows(client, support_user, section):
+    customer = customer_with(5, support_user)
+    client.force_login(support_user)
+    client.get(f"/customers/{customer.pk}/?partial={section}")
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/customers/{customer.pk}/?partial={section}")
+
+    assert response.status_code == 200
+    # Each query's own table: the one its first column comes from.
+    tables = {
+        re.match(r'SELECT (?:DISTINCT )?"(\w+)"\.', query["sql"]).group(1)
+        for query in captured.captured_queries
+    }
+    # No other section, no navigation bar (its approvals count), no entitlements.
+    assert tables - REQUEST_TABLES == SECTION_TABLES[section], tables
