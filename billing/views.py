@@ -74,14 +74,20 @@ APPROVAL_TABS = {
 }
 
 
+APPROVALS_PAGE = 100
+
+
 def _approval_rows(request: StaffRequest, tab: str, now: dt.datetime) -> QuerySet[ApprovalRequest]:
     rows = ApprovalRequest.objects.select_related(
         "action__customer", "action__actor", "requested_by", "decided_by"
     )
     if tab == "waiting":
-        return rows.filter(pk__in=limits.decidable_by(request.user, now).values("pk")).order_by(
-            "expires_at", "pk"
-        )
+        # The page's ids first (the pending-requests index serves them), then their rows: as
+        # one query PostgreSQL joined every request of the table to its action before keeping
+        # the few the user may decide.
+        waiting = limits.decidable_by(request.user, now).order_by("expires_at", "pk")
+        page = list(waiting.values_list("pk", flat=True)[:APPROVALS_PAGE])
+        return rows.filter(pk__in=page).order_by("expires_at", "pk")
     if tab == "mine":
         return rows.filter(requested_by=request.user).order_by("-created_at", "-pk")
     return rows.decided().order_by("-decided_at", "-pk")
@@ -99,11 +105,14 @@ def approvals(request: StaffRequest) -> TemplateResponse:
     tab = request.GET.get("tab", "waiting")
     if tab not in APPROVAL_TABS:
         tab = "waiting"
-    rows = list(_approval_rows(request, tab, now)[:100])
-    decidable = set(
-        limits.decidable_by(request.user, now)
-        .filter(pk__in=[row.pk for row in rows])
-        .values_list("pk", flat=True)
+    rows = list(_approval_rows(request, tab, now)[:APPROVALS_PAGE])
+    page = [row.pk for row in rows]
+    decidable = (
+        set(page)  # the tab lists just those
+        if tab == "waiting"
+        else set(
+            limits.decidable_by(request.user, now).filter(pk__in=page).values_list("pk", flat=True)
+        )
     )
     cards = [
         {

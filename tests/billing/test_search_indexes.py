@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.audit import audited
 from accounts.roles import Role
 from billing.actions import policy
 from billing.models import Action, Customer, Payment
@@ -119,6 +120,38 @@ def test_waiting_for_me_starts_from_the_pending_requests():
 
     [plan] = plans_of(waiting.count)
 
+    assert "approval_pending" in plan, plan
+
+
+def test_the_inbox_picks_its_page_from_the_pending_requests_before_reading_the_rows(client):
+    from tests.screens.test_query_budgets import pending_request
+
+    support, finance = make_staff(Role.SUPPORT), make_staff(Role.FINANCE)
+    customer = make_customer()
+    with audited(actor=None, reason="test: a request waiting for finance"):
+        pending_request(customer, support, make_payment(customer, amount=5000))
+    client.force_login(finance)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/approvals/?tab=waiting").status_code == 200
+
+    listed = [
+        q["sql"] for q in captured.captured_queries if 'approvalrequest"."payload_hash' in q["sql"]
+    ]
+    assert len(listed) == 1, listed
+    # The rows are read by id: the policy's EXISTS (which made PostgreSQL join every request
+    # to its action first) ran in the query that chose the ids.
+    assert "billing_policylimit" not in listed[0], listed[0]
+    [pick] = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith('SELECT "billing_approvalrequest"."id" AS "pk"')
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("EXPLAIN " + pick)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET enable_seqscan = on")
     assert "approval_pending" in plan, plan
 
 
