@@ -167,3 +167,32 @@ def test_the_search_is_driven_from_the_keyboard(live_server, page):
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{live_server.url}/customers/{first.pk}/")
     assert page.problems == []
+
+
+def test_the_search_box_asks_for_results_from_the_third_character(live_server, page):
+    make_staff(Role.SUPPORT, username="sam")
+    make_customer(name="Initech Europe", handle="initech-eu", billing_email="ap@initech.eu")
+    sign_in(page, live_server, "sam")
+    page.goto(f"{live_server.url}/customers/")
+    asked = []
+    page.on(
+        "request",
+        lambda request: asked.append(request.url) if "/customers/?q=" in request.url else None,
+    )
+    box = page.get_by_role("searchbox", name="Find a customer")
+
+    box.press_sequentially("in", delay=300)  # past the box's 250 ms pause after each key
+    page.wait_for_timeout(500)
+    assert asked == []
+    expect(page.locator("#results")).to_contain_text("Type to search")
+
+    box.press_sequentially("i", delay=300)
+    expect(page.locator("#results a.result")).to_have_count(1)
+    assert [url.split("?", 1)[1] for url in asked] == ["q=ini"]
+
+    box.press("Enter")  # Enter searches whatever is typed, two characters included
+    box.fill("in")
+    box.press("Enter")
+    expect(page).to_have_url(f"{live_server.url}/customers/?q=in")
+    expect(page.locator("#results a.result")).to_have_count(1)
+    assert page.problems == []

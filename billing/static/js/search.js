@@ -1,5 +1,6 @@
 // The search box from the keyboard: "/" focuses it (or opens the search page where there is
-// none), the arrow keys move through the results, Enter opens the one in focus (it is a link).
+// none), the arrow keys move through the results, Enter opens the one in focus (it is a link);
+// and as one types, when the box asks for results (see SHORTEST).
 // A static file, no inline script: the CSP forbids those.
 (function () {
   "use strict";
@@ -15,6 +16,17 @@
   function results() {
     return Array.prototype.slice.call(document.querySelectorAll("#results a.result"));
   }
+
+  // As one types, the box asks for results from the third character on (or when emptied):
+  // one or two characters match too much to be worth a request, and no Stripe id, email or
+  // card number is that short. Enter still searches whatever is typed.
+  var SHORTEST = 3;
+  document.addEventListener("input", function (event) {
+    var box = searchBox();
+    if (event.target !== box) return;
+    var length = box.value.trim().length;
+    if (length === 0 || length >= SHORTEST) box.dispatchEvent(new CustomEvent("query"));
+  });
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
