@@ -2,10 +2,19 @@
 actions and their state changes, approvals and decisions, Stripe events that touched the
 customer, tickets and notes, newest first.
 
-Each source is read newest first through an index on (customer, time), limited to the page
-size, and the sources are merged in Python: a page costs a fixed number of queries whatever
-the history's size. Pages are keyset paginated on (time, source, row id); there is no OFFSET
-and no COUNT.
+Pages are keyset paginated on (time, source, row id); there is no OFFSET and no COUNT. A page
+costs a fixed number of queries whatever the history's size, each served by an index:
+
+1. the page's keys: one UNION ALL of the sources, each read newest first from the cursor on
+   through its index on (customer, time, id) and limited to the page size, merged and cut to
+   the page in the database. Each history row brings the id of its object's previous version
+   (one probe of the index on (object, history id)), so its diff needs no search later;
+2. the page's rows with those previous versions, one query per table on the page;
+3. the names the diffs show (billing.diffs: one query per kind of related record named) and,
+   when approvals are on the page, their deciders.
+
+Only the page's own rows are loaded and described: the sources' surplus rows never leave the
+database.
 
     page = timeline(customer, before=None, kinds=None, size=50)
     page.entries      # list[Entry], newest first
@@ -17,13 +26,14 @@ Called by the customer page and by the JSON API (`GET /customers/{id}/timeline`)
 from __future__ import annotations
 
 import datetime as dt
-import heapq
-from collections.abc import Collection, Iterable, Iterator
+import functools
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Expression, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
@@ -83,7 +93,10 @@ class Page:
     next_cursor: str | None
 
 
-def parse_cursor(raw: str) -> tuple[dt.datetime, str, int]:
+Cursor = tuple[dt.datetime, str, int]  # (time, source label, row id) of the entry before
+
+
+def parse_cursor(raw: str) -> Cursor:
     try:
         stamp, source, row_id = raw.split("|")
         moment = parse_datetime(stamp)
@@ -94,30 +107,49 @@ def parse_cursor(raw: str) -> tuple[dt.datetime, str, int]:
         raise InvalidCursor(f"“{raw}” is not a timeline cursor.") from None
 
 
-def _before(
-    cursor: tuple[dt.datetime, str, int] | None, source: str, time_field: str, id_field: str
-) -> Q:
-    """Rows after the cursor in (time desc, source desc, id desc) order."""
+def _after_cursor(cursor: Cursor | None, source: _Source) -> Q:
+    """The source's rows after the cursor in (time desc, source desc, id desc) order.
+
+    Written as a range on time (what the index on (customer, time, id) seeks to) and, at the
+    cursor's own moment, a filter: "time before, or at it and after in the tie-break" would
+    make PostgreSQL walk the customer's whole history newer than the cursor."""
     if cursor is None:
         return Q()
     moment, cursor_source, cursor_id = cursor
-    same_moment = Q(**{time_field: moment})
-    if source == cursor_source:
-        same_moment &= Q(**{f"{id_field}__lt": cursor_id})
-    elif source > cursor_source:
-        same_moment = Q(pk__in=[])
-    return Q(**{f"{time_field}__lt": moment}) | same_moment
+    time, row_id = source.time_field, source.id_field
+    if source.label > cursor_source:  # it comes before the cursor's source at the same moment
+        return Q(**{f"{time}__lt": moment})
+    if source.label < cursor_source:
+        return Q(**{f"{time}__lte": moment})
+    return Q(**{f"{time}__lte": moment}) & (
+        Q(**{f"{time}__lt": moment}) | Q(**{f"{row_id}__lt": cursor_id})
+    )
 
 
 @dataclass(frozen=True)
 class _Source:
     kind: str
     model: type[models.Model]
-    customer_filter: str  # the history column naming the customer
+    customer_filter: str  # the column naming the customer; "action__in": through its actions
+    historied: bool = True  # entries are the model's history rows, else its own rows
 
     @property
     def label(self) -> str:
         return self.model._meta.label_lower
+
+    @functools.cached_property
+    def table(self) -> type[models.Model]:
+        # Cached: each read of `model.history` builds a new manager class (simple_history's
+        # descriptor), about half a millisecond.
+        return self.model.history.model if self.historied else self.model  # type: ignore[attr-defined]
+
+    @property
+    def time_field(self) -> str:
+        return "history_date" if self.historied else "created"
+
+    @property
+    def id_field(self) -> str:
+        return "history_id" if self.historied else "id"
 
 
 SOURCES = [
@@ -128,25 +160,41 @@ SOURCES = [
     _Source("change", EntitlementOverride, "customer"),
     _Source("action", Action, "customer"),
     _Source("approval", ApprovalRequest, "action__in"),
+    _Source("stripe", StripeEvent, "customer", historied=False),
     _Source("ticket", Ticket, "customer"),
     _Source("note", Note, "customer"),
 ]
-STRIPE_LABEL = StripeEvent._meta.label_lower
+# The database orders the merged sources by this number, not by the label: text order
+# depends on the database's collation, the cursor's tie-break on Python's string order.
+_RANKS = {source.label: rank for rank, source in enumerate(sorted(SOURCES, key=lambda s: s.label))}
+_BY_RANK = {_RANKS[source.label]: source for source in SOURCES}
 
 
-def _history_rows(source: _Source, customer: Customer, cursor, size: int) -> list[Any]:
-    history = source.model.history.model  # type: ignore[attr-defined]
+def _keys(source: _Source, customer: Customer, cursor: Cursor | None, size: int) -> QuerySet:
+    """(rank, time, row id, previous version's history id) of the source's first `size` rows
+    after the cursor."""
+    table = source.table
     if source.customer_filter == "action__in":
         whose = Q(action__in=Action.objects.filter(customer=customer).values("id"))
     else:
         whose = Q(**{source.customer_filter: customer.pk})
-    rows = (
-        history.objects.filter(whose)
-        .filter(_before(cursor, source.label, "history_date", "history_id"))
-        .select_related("history_user")
-        .order_by("-history_date", "-history_id")
+    previous: Expression = Value(None, output_field=models.BigIntegerField())
+    if source.historied:
+        versions = table.objects.filter(  # type: ignore[attr-defined]
+            id=OuterRef("id"), history_id__lt=OuterRef("history_id")
+        ).order_by("-history_id")
+        previous = Subquery(versions.values("history_id")[:1])
+    return (
+        table.objects.filter(whose, _after_cursor(cursor, source))  # type: ignore[attr-defined]
+        .order_by(f"-{source.time_field}", f"-{source.id_field}")
+        .annotate(
+            entry_rank=Value(_RANKS[source.label]),
+            entry_at=F(source.time_field),
+            entry_id=F(source.id_field),
+            entry_previous=previous,
+        )
+        .values_list("entry_rank", "entry_at", "entry_id", "entry_previous")[:size]
     )
-    return list(rows[:size])
 
 
 def _object_name(row: Any) -> str:
@@ -179,62 +227,72 @@ def _title(source: _Source, row: Any, change: diffs.Change) -> str:
     return f"{change.model_name} {_object_name(row)} {change.kind}"
 
 
-def _history_entries(source: _Source, customer: Customer, cursor, size: int) -> list[Entry]:
-    rows = _history_rows(source, customer, cursor, size)
-    if source.model is ApprovalRequest:
-        # The decider's name for the title, in one query.
-        deciders = {row.decided_by_id for row in rows if row.decided_by_id}
-        users = User._base_manager.in_bulk(deciders)
-        for row in rows:
-            row.decided_by = users.get(row.decided_by_id)
-    entries = []
-    for row, change in zip(rows, diffs.describe(rows), strict=True):
-        entries.append(
-            Entry(
-                cursor=f"{row.history_date.isoformat()}|{source.label}|{row.history_id}",
-                at=row.history_date,
-                kind=source.kind,
-                actor=change.actor,
-                actor_id=change.actor_id,
-                title=_title(source, row, change),
-                reason=change.reason,
-                ticket=change.ticket,
-                object_type=source.label,
-                object_id=row.id,
-                changes=change.changes if source.model is not Note else [],
-            )
-        )
-    return entries
-
-
-def _stripe_entries(customer: Customer, cursor, size: int) -> list[Entry]:
-    events = (
-        StripeEvent.objects.filter(customer=customer)
-        .filter(_before(cursor, STRIPE_LABEL, "created", "id"))
-        .order_by("-created", "-id")
-        .only("id", "stripe_event_id", "type", "created", "processed_at", "error")[:size]
+def _history_entry(source: _Source, row: Any, change: diffs.Change) -> Entry:
+    return Entry(
+        cursor=f"{row.history_date.isoformat()}|{source.label}|{row.history_id}",
+        at=row.history_date,
+        kind=source.kind,
+        actor=change.actor,
+        actor_id=change.actor_id,
+        title=_title(source, row, change),
+        reason=change.reason,
+        ticket=change.ticket,
+        object_type=source.label,
+        object_id=row.id,
+        changes=change.changes if source.model is not Note else [],
     )
+
+
+def _stripe_entry(source: _Source, event: StripeEvent) -> Entry:
+    return Entry(
+        cursor=f"{event.created.isoformat()}|{source.label}|{event.pk}",
+        at=event.created,
+        kind="stripe",
+        actor="Stripe",
+        actor_id=None,
+        title=f"Stripe event {event.type} ({event.stripe_event_id})"
+        + (f": not applied, {event.error}" if event.error else ""),
+        reason="",
+        ticket="",
+        object_type=source.label,
+        object_id=event.pk,
+    )
+
+
+def _load(source: _Source, ids: set[int]) -> dict[int, Any]:
+    """The source's rows with these ids (history ids for a history), by id."""
+    if not source.historied:
+        fields = ("id", "stripe_event_id", "type", "created", "processed_at", "error")
+        return source.table.objects.only(*fields).in_bulk(ids)  # type: ignore[attr-defined]
+    return source.table.objects.select_related("history_user").in_bulk(ids)  # type: ignore[attr-defined]
+
+
+def _entries(keys: list[tuple[int, dt.datetime, int, int | None]]) -> list[Entry]:
+    """The entries of these keys, in their order: rows and previous versions read in one query
+    per table, the history rows described together (so a related record is named once)."""
+    wanted: dict[_Source, set[int]] = defaultdict(set)
+    for rank, _at, row_id, previous_id in keys:
+        wanted[_BY_RANK[rank]].update({row_id} if previous_id is None else {row_id, previous_id})
+    loaded = {source: _load(source, ids) for source, ids in wanted.items()}
+    page = [(_BY_RANK[rank], loaded[_BY_RANK[rank]][row_id]) for rank, _at, row_id, _ in keys]
+    history = [(source, row) for source, row in page if source.historied]
+    previous: diffs.Versions = {
+        (type(row), row.history_id): loaded[_BY_RANK[rank]][previous_id]
+        for (rank, _at, _id, previous_id), (_source, row) in zip(keys, page, strict=True)
+        if previous_id is not None
+    }
+    approvals = [row for source, row in history if source.model is ApprovalRequest]
+    if approvals:  # the decider's name for the title, in one query
+        users = User._base_manager.in_bulk({row.decided_by_id for row in approvals} - {None})
+        for row in approvals:
+            row.decided_by = users.get(row.decided_by_id)
+    changes = iter(diffs.describe([row for _, row in history], previous))
     return [
-        Entry(
-            cursor=f"{event.created.isoformat()}|{STRIPE_LABEL}|{event.pk}",
-            at=event.created,
-            kind="stripe",
-            actor="Stripe",
-            actor_id=None,
-            title=f"Stripe event {event.type} ({event.stripe_event_id})"
-            + (f": not applied, {event.error}" if event.error else ""),
-            reason="",
-            ticket="",
-            object_type=STRIPE_LABEL,
-            object_id=event.pk,
-        )
-        for event in events
+        _history_entry(source, row, next(changes))
+        if source.historied
+        else _stripe_entry(source, row)
+        for source, row in page
     ]
-
-
-def _key(entry: Entry) -> tuple[dt.datetime, str, int]:
-    _, source, row_id = entry.cursor.rsplit("|", 2)
-    return entry.at, source, int(row_id)
 
 
 def timeline(
@@ -256,14 +314,14 @@ def timeline(
     if unknown:
         raise ValueError(f"Unknown timeline kinds: {', '.join(sorted(unknown))}.")
     size = max(1, min(size, MAX_SIZE))
-    streams: list[Iterable[Entry]] = [
-        _history_entries(source, customer, cursor, size + 1)
-        for source in SOURCES
-        if source.kind in wanted
+    first, *others = [
+        _keys(source, customer, cursor, size + 1) for source in SOURCES if source.kind in wanted
     ]
-    if "stripe" in wanted:
-        streams.append(_stripe_entries(customer, cursor, size + 1))
-    merged: Iterator[Entry] = heapq.merge(*streams, key=_key, reverse=True)
-    entries = [entry for _, entry in zip(range(size + 1), merged, strict=False)]
-    next_cursor = entries[size - 1].cursor if len(entries) > size else None
-    return Page(entries[:size], next_cursor)
+    if others:
+        merged = first.union(*others, all=True).order_by("-entry_at", "-entry_rank", "-entry_id")
+        keys = list(merged[: size + 1])
+    else:  # one source is already in the timeline's order (and a union of one is itself)
+        keys = list(first)
+    entries = _entries(keys[:size])
+    next_cursor = entries[-1].cursor if len(keys) > size else None
+    return Page(entries, next_cursor)
