@@ -32,8 +32,7 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.db import models
-from django.db.models import Expression, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db import connection, models
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
@@ -107,30 +106,12 @@ def parse_cursor(raw: str) -> Cursor:
         raise InvalidCursor(f"“{raw}” is not a timeline cursor.") from None
 
 
-def _after_cursor(cursor: Cursor | None, source: _Source) -> Q:
-    """The source's rows after the cursor in (time desc, source desc, id desc) order.
-
-    Written as a range on time (what the index on (customer, time, id) seeks to) and, at the
-    cursor's own moment, a filter: "time before, or at it and after in the tie-break" would
-    make PostgreSQL walk the customer's whole history newer than the cursor."""
-    if cursor is None:
-        return Q()
-    moment, cursor_source, cursor_id = cursor
-    time, row_id = source.time_field, source.id_field
-    if source.label > cursor_source:  # it comes before the cursor's source at the same moment
-        return Q(**{f"{time}__lt": moment})
-    if source.label < cursor_source:
-        return Q(**{f"{time}__lte": moment})
-    return Q(**{f"{time}__lte": moment}) & (
-        Q(**{f"{time}__lt": moment}) | Q(**{f"{row_id}__lt": cursor_id})
-    )
-
-
 @dataclass(frozen=True)
 class _Source:
     kind: str
     model: type[models.Model]
-    customer_filter: str  # the column naming the customer; "action__in": through its actions
+    owner: str  # the field naming the customer, or the `through` record that belongs to one
+    through: type[models.Model] | None = None  # approvals belong to the customer's actions
     historied: bool = True  # entries are the model's history rows, else its own rows
 
     @property
@@ -144,12 +125,20 @@ class _Source:
         return self.model.history.model if self.historied else self.model  # type: ignore[attr-defined]
 
     @property
-    def time_field(self) -> str:
-        return "history_date" if self.historied else "created"
+    def time_column(self) -> str:
+        return _column(self.table, "history_date" if self.historied else "created")
 
     @property
-    def id_field(self) -> str:
-        return "history_id" if self.historied else "id"
+    def id_column(self) -> str:
+        return _column(self.table, "history_id" if self.historied else "id")
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    """The field's column, quoted for SQL."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} is not a column.")
+    return connection.ops.quote_name(field.column)
 
 
 SOURCES = [
@@ -159,7 +148,7 @@ SOURCES = [
     _Source("change", Payment, "customer"),
     _Source("change", EntitlementOverride, "customer"),
     _Source("action", Action, "customer"),
-    _Source("approval", ApprovalRequest, "action__in"),
+    _Source("approval", ApprovalRequest, "action", through=Action),
     _Source("stripe", StripeEvent, "customer", historied=False),
     _Source("ticket", Ticket, "customer"),
     _Source("note", Note, "customer"),
@@ -169,32 +158,76 @@ SOURCES = [
 _RANKS = {source.label: rank for rank, source in enumerate(sorted(SOURCES, key=lambda s: s.label))}
 _BY_RANK = {_RANKS[source.label]: source for source in SOURCES}
 
+Key = tuple[int, dt.datetime, int, int | None]  # rank, time, row id, previous version's id
 
-def _keys(source: _Source, customer: Customer, cursor: Cursor | None, size: int) -> QuerySet:
-    """(rank, time, row id, previous version's history id) of the source's first `size` rows
-    after the cursor."""
-    table = source.table
-    if source.customer_filter == "action__in":
-        whose = Q(action__in=Action.objects.filter(customer=customer).values("id"))
+
+def _after_cursor(source: _Source, cursor: Cursor | None) -> tuple[str, list[Any]]:
+    """SQL keeping the source's rows after the cursor in (time desc, source desc, id desc)
+    order.
+
+    Written as a range on time (what the index on (customer, time, id) seeks to) and, at the
+    cursor's own moment, a filter: "time before, or at it and after in the tie-break" would
+    make PostgreSQL walk the customer's whole history newer than the cursor."""
+    if cursor is None:
+        return "", []
+    moment, cursor_source, cursor_id = cursor
+    time, row_id = f"t.{source.time_column}", f"t.{source.id_column}"
+    if source.label > cursor_source:  # it comes before the cursor's source at the same moment
+        return f" AND {time} < %s", [moment]
+    if source.label < cursor_source:
+        return f" AND {time} <= %s", [moment]
+    return f" AND {time} <= %s AND ({time} < %s OR {row_id} < %s)", [moment, moment, cursor_id]
+
+
+def _branch(
+    source: _Source, customer: Customer, cursor: Cursor | None, size: int
+) -> tuple[str, list[Any]]:
+    """The source's part of the keys query: the Key of its first `size` rows after the cursor,
+    newest first, read through its index on (customer, time, id). A history row's previous
+    version is one probe of the index on (object, history id)."""
+    table = connection.ops.quote_name(source.table._meta.db_table)
+    owner = f"t.{_column(source.table, source.owner)}"
+    if source.through is None:
+        whose = f"{owner} = %s"
     else:
-        whose = Q(**{source.customer_filter: customer.pk})
-    previous: Expression = Value(None, output_field=models.BigIntegerField())
-    if source.historied:
-        versions = table.objects.filter(  # type: ignore[attr-defined]
-            id=OuterRef("id"), history_id__lt=OuterRef("history_id")
-        ).order_by("-history_id")
-        previous = Subquery(versions.values("history_id")[:1])
-    return (
-        table.objects.filter(whose, _after_cursor(cursor, source))  # type: ignore[attr-defined]
-        .order_by(f"-{source.time_field}", f"-{source.id_field}")
-        .annotate(
-            entry_rank=Value(_RANKS[source.label]),
-            entry_at=F(source.time_field),
-            entry_id=F(source.id_field),
-            entry_previous=previous,
+        through = connection.ops.quote_name(source.through._meta.db_table)
+        whose = (
+            f"{owner} IN (SELECT o.id FROM {through} o"
+            f" WHERE o.{_column(source.through, 'customer')} = %s)"
         )
-        .values_list("entry_rank", "entry_at", "entry_id", "entry_previous")[:size]
+    previous = "CAST(NULL AS bigint)"
+    if source.historied:
+        previous = (
+            f"(SELECT p.history_id FROM {table} p WHERE p.id = t.id"
+            " AND p.history_id < t.history_id ORDER BY p.history_id DESC LIMIT 1)"
+        )
+    after, after_params = _after_cursor(source, cursor)
+    time, row_id = f"t.{source.time_column}", f"t.{source.id_column}"
+    sql = (
+        f"(SELECT {_RANKS[source.label]} AS rank, {time} AS at, {row_id} AS row_id,"
+        f" {previous} AS previous FROM {table} t WHERE {whose}{after}"
+        f" ORDER BY {time} DESC, {row_id} DESC LIMIT %s)"
     )
+    return sql, [customer.pk, *after_params, size]
+
+
+def _keys(
+    sources: list[_Source], customer: Customer, cursor: Cursor | None, size: int
+) -> list[Key]:
+    """The Keys of the timeline's first `size` entries after the cursor: the sources merged
+    and cut in the database.
+
+    Written in SQL: compiling these ten subqueries through the ORM took longer than
+    PostgreSQL takes to run them."""
+    branches = [_branch(source, customer, cursor, size) for source in sources]
+    sql = " UNION ALL ".join(part for part, _ in branches)
+    params = [param for _, part_params in branches for param in part_params]
+    with connection.cursor() as db:
+        db.execute(
+            f"SELECT * FROM ({sql}) AS merged ORDER BY at DESC, rank DESC, row_id DESC LIMIT %s",
+            [*params, size],
+        )
+        return db.fetchall()
 
 
 def _object_name(row: Any) -> str:
@@ -267,31 +300,33 @@ def _load(source: _Source, ids: set[int]) -> dict[int, Any]:
     return source.table.objects.select_related("history_user").in_bulk(ids)  # type: ignore[attr-defined]
 
 
-def _entries(keys: list[tuple[int, dt.datetime, int, int | None]]) -> list[Entry]:
+def _entries(customer: Customer, keys: list[Key]) -> list[Entry]:
     """The entries of these keys, in their order: rows and previous versions read in one query
     per table, the history rows described together (so a related record is named once)."""
     wanted: dict[_Source, set[int]] = defaultdict(set)
     for rank, _at, row_id, previous_id in keys:
         wanted[_BY_RANK[rank]].update({row_id} if previous_id is None else {row_id, previous_id})
     loaded = {source: _load(source, ids) for source, ids in wanted.items()}
-    page = [(_BY_RANK[rank], loaded[_BY_RANK[rank]][row_id]) for rank, _at, row_id, _ in keys]
-    history = [(source, row) for source, row in page if source.historied]
+    page = []  # (source, row, the row's previous version or None)
+    for rank, _at, row_id, previous_id in keys:
+        rows = loaded[_BY_RANK[rank]]
+        before = None if previous_id is None else rows[previous_id]
+        page.append((_BY_RANK[rank], rows[row_id], before))
+    history = [row for source, row, _ in page if source.historied]
     previous: diffs.Versions = {
-        (type(row), row.history_id): loaded[_BY_RANK[rank]][previous_id]
-        for (rank, _at, _id, previous_id), (_source, row) in zip(keys, page, strict=True)
-        if previous_id is not None
+        (type(row), row.history_id): before for _, row, before in page if before is not None
     }
-    approvals = [row for source, row in history if source.model is ApprovalRequest]
+    approvals = [row for source, row, _ in page if source.model is ApprovalRequest]
     if approvals:  # the decider's name for the title, in one query
         users = User._base_manager.in_bulk({row.decided_by_id for row in approvals} - {None})
         for row in approvals:
             row.decided_by = users.get(row.decided_by_id)
-    changes = iter(diffs.describe([row for _, row in history], previous))
+    changes = iter(diffs.describe(history, previous, known=[customer]))
     return [
         _history_entry(source, row, next(changes))
         if source.historied
         else _stripe_entry(source, row)
-        for source, row in page
+        for source, row, _ in page
     ]
 
 
@@ -314,14 +349,8 @@ def timeline(
     if unknown:
         raise ValueError(f"Unknown timeline kinds: {', '.join(sorted(unknown))}.")
     size = max(1, min(size, MAX_SIZE))
-    first, *others = [
-        _keys(source, customer, cursor, size + 1) for source in SOURCES if source.kind in wanted
-    ]
-    if others:
-        merged = first.union(*others, all=True).order_by("-entry_at", "-entry_rank", "-entry_id")
-        keys = list(merged[: size + 1])
-    else:  # one source is already in the timeline's order (and a union of one is itself)
-        keys = list(first)
-    entries = _entries(keys[:size])
+    sources = [source for source in SOURCES if source.kind in wanted]
+    keys = _keys(sources, customer, cursor, size + 1)
+    entries = _entries(customer, keys[:size])
     next_cursor = entries[-1].cursor if len(keys) > size else None
     return Page(entries, next_cursor)
