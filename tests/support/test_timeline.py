@@ -2,6 +2,7 @@
 keyset paginated, by kind, at a fixed number of queries."""
 
 import datetime as dt
+import hashlib
 
 import pytest
 from django.db import connection
@@ -10,7 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audited
-from billing.models import StripeEvent, Subscription
+from billing.models import (
+    Action,
+    ActionKind,
+    ActionState,
+    ApprovalRequest,
+    StripeEvent,
+    Subscription,
+)
 from support import services, timeline
 from tests.factories import (
     make_customer,
@@ -272,3 +280,49 @@ def test_a_page_reads_the_merged_keys_then_only_its_own_rows(
     assert [c.field for c in first.entries[0].changes] == ["Seats"]
     assert {entry.object_type for entry in first.entries} == {"billing.subscription"}
     assert {entry.object_type for entry in older.entries} == {"billing.payment"}
+
+
+def _approval_request(customer, requester):
+    with audited(actor=requester, reason="over limit", ticket="ZD-31"):
+        action = Action.objects.create(
+            kind=ActionKind.REFUND,
+            state=ActionState.PENDING_APPROVAL,
+            customer=customer,
+            actor=requester,
+            reason_code="duplicate",
+            ticket_ref="ZD-31",
+            payload={"amount": 25000},
+            payload_hash=hashlib.sha256(b"timeline").hexdigest(),
+            amount=25000,
+            currency="usd",
+        )
+        return ApprovalRequest.objects.create(
+            action=action,
+            requested_by=requester,
+            payload_hash=action.payload_hash,
+            expires_at=timezone.now() + dt.timedelta(hours=72),
+        )
+
+
+def test_approvals_of_the_customers_actions_show_with_their_decider(support_user, finance_user):
+    customer, someone_else = make_customer(), make_customer()
+    approval = _approval_request(customer, support_user)
+    _approval_request(someone_else, support_user)
+    with audited(actor=finance_user, reason="Approved: duplicate confirmed"):
+        approval.decision = "approved"
+        approval.decided_by = finance_user
+        approval.decided_at = timezone.now()
+        approval.save()
+
+    entries = timeline.timeline(customer, kinds=["approval"]).entries
+    first = timeline.timeline(customer, kinds=["approval"], size=1)
+    second = timeline.timeline(customer, kinds=["approval"], before=first.next_cursor, size=1)
+
+    assert [entry.title for entry in entries] == [
+        f"Approval request approved by {finance_user.username}",
+        "Approval requested",
+    ]
+    assert {entry.object_id for entry in entries} == {approval.pk}
+    assert ("Decision", "—", "Approved") in [(c.field, c.old, c.new) for c in entries[0].changes]
+    assert [e.cursor for e in first.entries + second.entries] == [e.cursor for e in entries]
+    assert second.next_cursor is None
