@@ -14,7 +14,7 @@ import decimal
 import functools
 import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,14 +122,17 @@ def _plain(value: Any) -> str:
 
 
 class _Namer:
-    """Names of related records, looked up in one query per related model."""
+    """Names of related records, looked up in one query per related model; records already
+    in hand (`known`) are named without one."""
 
-    def __init__(self) -> None:
+    def __init__(self, known: Iterable[models.Model] = ()) -> None:
         self.wanted: dict[type[models.Model], set[Any]] = defaultdict(set)
-        self.names: dict[tuple[type[models.Model], Any], str] = {}
+        self.names: dict[tuple[type[models.Model], Any], str] = {
+            (type(obj), obj.pk): str(obj) for obj in known
+        }
 
     def want(self, related: type[models.Model], pk: Any) -> None:
-        if pk is not None:
+        if pk is not None and (related, pk) not in self.names:
             self.wanted[related].add(pk)
 
     def load(self) -> None:
@@ -184,9 +187,12 @@ def previous_versions(history_model: type[models.Model], rows: Sequence[Any]) ->
     return {(history_model, hid): found.get(prev) for hid, prev in links.items() if prev}
 
 
-def describe(rows: Sequence[Any], previous: Versions | None = None) -> list[Change]:
+def describe(
+    rows: Sequence[Any], previous: Versions | None = None, *, known: Iterable[models.Model] = ()
+) -> list[Change]:
     """History rows as changes. `previous` maps (history model, history id) to the row's
-    previous version; without it they are looked up (one query per table)."""
+    previous version; without it they are looked up (one query per table). Related records
+    in `known` (e.g. the customer whose timeline this is) are named without a query."""
     if previous is None:
         previous = {}
         by_table: dict[type[models.Model], list[Any]] = defaultdict(list)
@@ -194,7 +200,7 @@ def describe(rows: Sequence[Any], previous: Versions | None = None) -> list[Chan
             by_table[type(row)].append(row)
         for history_model, table_rows in by_table.items():
             previous.update(previous_versions(history_model, table_rows))
-    namer = _Namer()
+    namer = _Namer(known)
     plan = []
     for row in rows:
         fields = tracked_fields(type(row))  # type: ignore[arg-type]

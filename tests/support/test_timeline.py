@@ -2,6 +2,7 @@
 keyset paginated, by kind, at a fixed number of queries."""
 
 import datetime as dt
+import hashlib
 
 import pytest
 from django.db import connection
@@ -10,7 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audited
-from billing.models import Subscription
+from billing.models import (
+    Action,
+    ActionKind,
+    ActionState,
+    ApprovalRequest,
+    StripeEvent,
+    Subscription,
+)
 from support import services, timeline
 from tests.factories import (
     make_customer,
@@ -179,3 +187,142 @@ def test_a_bad_cursor_on_the_customer_page_is_an_error_not_a_500(client, support
 
     assert response.status_code == 200
     assert "is not a timeline cursor" in response.content.decode()
+
+
+def test_entries_of_several_sources_at_one_moment_page_without_gaps_or_repeats(support_user):
+    customer = make_customer()
+    subscription = make_subscription(customer)
+    ticket = make_ticket(customer)
+    moment = timezone.now()
+    with audited(actor=support_user, reason="same moment, three tables"):
+        for record, field, value in (
+            (customer, "name", "Renamed Ltd"),
+            (subscription, "quantity", 9),
+            (ticket, "subject", "Still charged twice"),
+            (subscription, "quantity", 10),
+        ):
+            setattr(record, field, value)
+            record._history_date = moment
+            record.save()
+    everything = timeline.timeline(customer, size=200).entries
+
+    seen, before = [], None
+    while True:
+        page = timeline.timeline(customer, before=before, size=1)
+        seen.extend(page.entries)
+        if page.next_cursor is None:
+            break
+        before = page.next_cursor
+
+    assert [entry.cursor for entry in seen] == [entry.cursor for entry in everything]
+    at_the_moment = [entry.object_type for entry in everything if entry.at == moment]
+    # The tie-break: source label descending, then the newest row first.
+    assert at_the_moment == [
+        "support.ticket",
+        "billing.subscription",
+        "billing.subscription",
+        "billing.customer",
+    ]
+
+
+def test_stripe_events_merge_with_the_history(support_user):
+    customer = make_customer()
+    with audited(actor=None, reason="Stripe webhook: test"):
+        event = StripeEvent.objects.create(
+            stripe_event_id="evt_timeline1",
+            type="invoice.paid",
+            created=timezone.now() + dt.timedelta(minutes=1),
+            customer=customer,
+            raw_body="{}",
+            payload={},
+            error="no such invoice",
+        )
+
+    entries = timeline.timeline(customer).entries
+
+    assert entries[0].kind == "stripe"
+    assert entries[0].object_id == event.pk
+    assert entries[0].title == (
+        "Stripe event invoice.paid (evt_timeline1): not applied, no such invoice"
+    )
+    assert entries[1].object_type == "billing.customer"
+    assert [entry.kind for entry in timeline.timeline(customer, kinds=["stripe"]).entries] == [
+        "stripe"
+    ]
+
+
+def _seat_changes(subscription, count: int, actor, *, start: dt.datetime) -> None:
+    for n in range(count):
+        with audited(actor=actor, reason="load"):
+            subscription.quantity = 10 + n
+            subscription._history_date = start + dt.timedelta(seconds=n)
+            subscription.save()
+
+
+def test_a_page_reads_the_merged_keys_then_only_its_own_rows(
+    support_user, django_assert_num_queries
+):
+    customer = make_customer()
+    for _ in range(30):
+        make_payment(customer)
+    start = timezone.now()
+    _seat_changes(make_subscription(customer), 200, support_user, start=start)
+    deep = f"{start.isoformat()}|billing.customer|0"  # before the subscription: payments
+
+    # One query merges the sources' keys; one reads the page's rows with their previous
+    # versions. Nothing is read per entry, nor from a source with no entry on the page, and
+    # the customer is named without a query.
+    with django_assert_num_queries(2):
+        first = timeline.timeline(customer, size=5)
+    with django_assert_num_queries(2):
+        older = timeline.timeline(customer, before=deep, size=5)
+
+    assert [c.field for c in first.entries[0].changes] == ["Seats"]
+    assert {entry.object_type for entry in first.entries} == {"billing.subscription"}
+    assert {entry.object_type for entry in older.entries} == {"billing.payment"}
+
+
+def _approval_request(customer, requester):
+    with audited(actor=requester, reason="over limit", ticket="ZD-31"):
+        action = Action.objects.create(
+            kind=ActionKind.REFUND,
+            state=ActionState.PENDING_APPROVAL,
+            customer=customer,
+            actor=requester,
+            reason_code="duplicate",
+            ticket_ref="ZD-31",
+            payload={"amount": 25000},
+            payload_hash=hashlib.sha256(b"timeline").hexdigest(),
+            amount=25000,
+            currency="usd",
+        )
+        return ApprovalRequest.objects.create(
+            action=action,
+            requested_by=requester,
+            payload_hash=action.payload_hash,
+            expires_at=timezone.now() + dt.timedelta(hours=72),
+        )
+
+
+def test_approvals_of_the_customers_actions_show_with_their_decider(support_user, finance_user):
+    customer, someone_else = make_customer(), make_customer()
+    approval = _approval_request(customer, support_user)
+    _approval_request(someone_else, support_user)
+    with audited(actor=finance_user, reason="Approved: duplicate confirmed"):
+        approval.decision = "approved"
+        approval.decided_by = finance_user
+        approval.decided_at = timezone.now()
+        approval.save()
+
+    entries = timeline.timeline(customer, kinds=["approval"]).entries
+    first = timeline.timeline(customer, kinds=["approval"], size=1)
+    second = timeline.timeline(customer, kinds=["approval"], before=first.next_cursor, size=1)
+
+    assert [entry.title for entry in entries] == [
+        f"Approval request approved by {finance_user.username}",
+        "Approval requested",
+    ]
+    assert {entry.object_id for entry in entries} == {approval.pk}
+    assert ("Decision", "—", "Approved") in [(c.field, c.old, c.new) for c in entries[0].changes]
+    assert [e.cursor for e in first.entries + second.entries] == [e.cursor for e in entries]
+    assert second.next_cursor is None
