@@ -175,7 +175,7 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
         if may_note
         else None,
     }
-    # The timeline (a fixed ~30 queries) loads after the page, by itself: the page's own
+    # The timeline (a few queries of its own) loads after the page, by itself: the page's own
     # budget stays that of its sections.
     context.update(_timeline_context(request, customer, load=partial == "timeline"))
     template = "support/customer.html" + (f"#{partial}" if partial else "")
