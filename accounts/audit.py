@@ -95,6 +95,11 @@ class AppendOnlyQuerySet(models.QuerySet):
                 _row_inserted(self.model, obj.pk, self.db)
         return created
 
+    def bulk_create_sealed_later(self, objs: Any) -> list[Any]:
+        """bulk_create, leaving the rows out of the chain until a later step of the app seals
+        them: only for rows `accounts.chain.seal_later` declares."""
+        return super().bulk_create(objs)
+
     def update(self, **kwargs: Any) -> int:
         raise AppendOnlyViolation(f"{self.model.__name__} is append-only: add a new row.")
 

@@ -17,16 +17,18 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_tasks_db.backend import DatabaseBackend
 
+from accounts import chain
 from accounts.audit import audited
 from billing.actions import pipeline
 from billing.models import Customer, StripeEvent
+from billing.models.stripe_events import history_model
 from billing.observability import task
 from billing.stripe import gateway, mirror
 
@@ -62,45 +64,44 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
 def store_malformed(body: bytes, error: gateway.MalformedEvent) -> StripeEvent | None:
     """Keep a signed delivery that is not an event, as failed; None if kept before."""
     digest = hashlib.sha256(body).hexdigest()[:40]
-    event_id = error.event_id or f"evt_malformed_{digest}"
-    text = body.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+    row = StripeEvent(
+        stripe_event_id=error.event_id or f"evt_malformed_{digest}",
+        type="malformed",
+        created=timezone.now(),
+        raw_body=body.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00"),
+        payload={},
+        error=error.message[:2000],
+    )
     with (
         transaction.atomic(durable=True),
         audited(actor=None, reason="Stripe webhook that is not an event"),
     ):
-        try:
-            with transaction.atomic():
-                return StripeEvent.objects.create(
-                    stripe_event_id=event_id,
-                    type="malformed",
-                    created=timezone.now(),
-                    raw_body=text,
-                    payload={},
-                    error=error.message[:2000],
-                )
-        except IntegrityError:
-            return None  # the same delivery again, or the id of an event we hold
+        # Not inserted: the same delivery again, or the id of an event we hold.
+        return row if StripeEvent.objects.insert_once(row) else None
 
 
 def store_event(event: gateway.EventData, *, raw_body: str) -> StripeEvent | None:
-    """Store a verified event and enqueue its processing; None if it was already stored."""
+    """Store a verified event and enqueue its processing; None if it was already stored.
+
+    The least a delivery can cost (Stripe may send hundreds a second): one transaction of
+    three inserts, the event, its receipt (creation history row) and its task. The receipt is
+    sealed into the hash chain by the processing (`_record`), not here: a seal is a second
+    transaction holding the table's chain lock, which every delivery would queue on."""
+    row = StripeEvent(
+        stripe_event_id=event.id,
+        type=event.type,
+        api_version=event.api_version,
+        livemode=event.livemode,
+        created=event.created,
+        object_id=event.object_id,
+        raw_body=raw_body,
+        payload=json.loads(raw_body),
+    )
     with (
         transaction.atomic(durable=True),
         audited(actor=None, reason=f"Stripe webhook {event.type} ({event.id})"),
     ):
-        try:
-            with transaction.atomic():
-                row = StripeEvent.objects.create(
-                    stripe_event_id=event.id,
-                    type=event.type,
-                    api_version=event.api_version,
-                    livemode=event.livemode,
-                    created=event.created,
-                    object_id=event.object_id,
-                    raw_body=raw_body,
-                    payload=json.loads(raw_body),
-                )
-        except IntegrityError:
+        if not StripeEvent.objects.insert_once(row, sealed_by_processing=True):
             return None  # delivered before: Stripe retries until it hears 2xx
         if isinstance(process_stripe_event.get_backend(), DatabaseBackend):
             # The task row is written in this transaction: stored event and its processing
@@ -140,6 +141,10 @@ def _record(event_pk: int, *, error: str, processed_at: dt.datetime | None = Non
         row = StripeEvent.objects.select_for_update(no_key=True).get(pk=event_pk)
         if row.processed_at is not None:
             return
+        # The receipt the accept path left unsealed (store_event) is sealed with this change.
+        receipts = history_model()._base_manager.filter(id=event_pk, history_type="+")
+        for receipt_pk in receipts.values_list("pk", flat=True):
+            chain.register(history_model(), receipt_pk)
         row.attempts += 1
         row.error = error
         row.processed_at = processed_at

@@ -3,12 +3,21 @@ the backfill's place in Stripe's lists, and what the mirror could not take."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import functools
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models.constants import OnConflict
+from django.utils import timezone
 
-from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
+from accounts.audit import (
+    AppendOnlyModel,
+    AppendOnlyQuerySet,
+    AuditedHistory,
+    MissingAuditReason,
+    current_audit_context,
+)
 from billing.models.customers import Customer
 from billing.models.fields import stripe_id_constraints
 
@@ -19,6 +28,49 @@ class StripeEventQuerySet(models.QuerySet):
 
     def failed(self):
         return self.filter(processed_at__isnull=True).exclude(error="")
+
+    def insert_once(self, event: StripeEvent, *, sealed_by_processing: bool = False) -> bool:
+        """Insert `event` and its creation history row (its receipt), unless an event with
+        its Stripe id is stored already: True (and `event.pk` set) if it was inserted.
+
+        One INSERT … ON CONFLICT DO NOTHING on the unique event id: a repeated delivery, even
+        one racing the first, is no error and needs no savepoint. No save() runs, so the
+        history row is written here, with the audit context's actor, reason and ticket, as a
+        save() would. `sealed_by_processing`: the receipt is left out of the hash chain until
+        the event's processing seals it (`receipts_waiting`), instead of a seal after commit."""
+        context = current_audit_context()
+        if context is None:
+            raise MissingAuditReason("Wrap insert_once in accounts.audit.audited(...).")
+        meta = self.model._meta
+        # QuerySet._insert is what save() and bulk_create() use; only it returns the new pk
+        # from an INSERT that may do nothing.
+        returned = self._insert(  # type: ignore[attr-defined]
+            [event],
+            fields=[field for field in meta.concrete_fields if not field.primary_key],
+            returning_fields=[meta.pk],
+            using=self.db,
+            on_conflict=OnConflict.IGNORE,
+        )
+        if not returned:
+            return False
+        [(event.pk,)] = returned
+        event._state.adding = False
+        event._state.db = self.db
+        history = history_model()
+        receipt = history(
+            history_date=timezone.now(),
+            history_type="+",
+            history_user=context.actor,
+            history_change_reason=context.reason,
+            history_ticket=context.ticket,
+            **{field.attname: getattr(event, field.attname) for field in history.tracked_fields},
+        )
+        rows = history.objects.using(self.db)
+        if sealed_by_processing:
+            rows.bulk_create_sealed_later([receipt])
+        else:
+            rows.bulk_create([receipt])
+        return True
 
 
 class StripeEvent(models.Model):
@@ -62,6 +114,25 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_event_id}"
+
+
+@functools.cache
+def history_model() -> Any:
+    """StripeEvent's history model, read once (each read of `StripeEvent.history` builds a
+    manager class, a cost the accept path need not pay)."""
+    return StripeEvent.history.model  # type: ignore[attr-defined]
+
+
+def receipts_waiting(using: str) -> models.QuerySet:
+    """The receipts (creation history rows) of the events not processed yet: written unsealed
+    by the webhook (insert_once), sealed by the event's processing (billing.webhooks)."""
+    unprocessed = StripeEvent.objects.using(using).unprocessed().values("pk")
+    return (
+        history_model()
+        ._base_manager.using(using)
+        .filter(history_type="+", id__in=unprocessed)
+        .values("pk")
+    )
 
 
 class SyncCursor(models.Model):

@@ -274,29 +274,30 @@ def measure_export(client: Client, name: str, url: str | None) -> Row:
 # Webhooks ------------------------------------------------------------------------------------
 
 
+def signed_event(customer_id: str) -> tuple[str, str]:
+    """A new `customer.updated` event's body and its Stripe-Signature header, signed now with
+    the webhook secret."""
+    body = json.dumps(
+        {
+            "id": f"evt_bench_{uuid.uuid4().hex}",
+            "object": "event",
+            "type": "customer.updated",
+            "api_version": "2025-01-27.acacia",
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {"object": {"id": customer_id, "object": "customer"}},
+        }
+    )
+    return body, signature_header(body, settings.STRIPE_WEBHOOK_SECRET, timestamp=int(time.time()))
+
+
 def measure_webhooks(customer_ids: list[str], *, count: int) -> Row:
     """Signed `customer.updated` events posted one after another: accepts per second."""
     client = Client(SERVER_NAME="localhost")
     row = Row("webhook: signed event accepted")
     began = time.perf_counter()
     for index in range(count):
-        body = json.dumps(
-            {
-                "id": f"evt_bench_{uuid.uuid4().hex}",
-                "object": "event",
-                "type": "customer.updated",
-                "api_version": "2025-01-27.acacia",
-                "created": int(time.time()),
-                "livemode": False,
-                "data": {
-                    "object": {
-                        "id": customer_ids[index % len(customer_ids)],
-                        "object": "customer",
-                    }
-                },
-            }
-        )
-        header = signature_header(body, settings.STRIPE_WEBHOOK_SECRET, timestamp=int(time.time()))
+        body, header = signed_event(customer_ids[index % len(customer_ids)])
 
         def post(body=body, header=header):
             response = client.post(

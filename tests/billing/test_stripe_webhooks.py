@@ -8,9 +8,12 @@ import time
 import pytest
 import requests
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
+from accounts import chain
 from billing import webhooks
 from billing.models import Customer, Invoice, Payment, Refund, StripeEvent, Subscription
 from billing.stripe import gateway, mirror
@@ -277,3 +280,45 @@ def test_a_failing_handler_records_its_error_and_a_retry_succeeds(
     assert failed.error == ""
     assert failed.attempts == 2
     assert Customer.objects.filter(stripe_customer_id=buyer.id, name="Flaky").exists()
+
+
+@pytest.mark.django_db
+def test_accepting_an_event_writes_its_three_rows_and_reads_nothing(client, stripe_emulator):
+    scenario.customer()
+    delivery = stripe_emulator.drain_webhooks()[0]
+
+    with CaptureQueriesContext(connection) as captured:
+        assert deliver(client, delivery).status_code == 200
+
+    statements = [
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    assert [sql.split('"')[1] for sql in statements] == [
+        "billing_stripeevent",
+        "billing_historicalstripeevent",
+        "django_tasks_database_dbtaskresult",
+    ]
+    assert all(sql.startswith("INSERT INTO") for sql in statements)
+    assert "ON CONFLICT DO NOTHING" in statements[0]  # a repeated delivery is no error
+
+
+@pytest.mark.django_db
+def test_an_events_receipt_is_sealed_by_its_processing_and_no_stray_until_then(
+    client, stripe_emulator, django_capture_on_commit_callbacks
+):
+    scenario.customer()
+    delivery = stripe_emulator.drain_webhooks()[0]
+    receipts = StripeEvent.history.filter(history_type="+")
+
+    deliver(client, delivery)
+    event = StripeEvent.objects.get()
+    waiting = chain.unsealed(StripeEvent.history.model).filter(pk__in=receipts.values("pk"))
+
+    assert waiting.count() == 1
+    assert chain.verify().broken is None
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhooks.process_event(event.pk) is True
+    assert waiting.count() == 0
+    assert chain.verify().broken is None

@@ -26,7 +26,7 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import create_staff_user
 from billing.models import ApprovalRequest, Customer, Invoice
-from devtools.benchmark import dataset, measure
+from devtools.benchmark import dataset, http, measure
 
 STAFF = [
     ("bench-admin", Role.ADMIN),
@@ -52,6 +52,21 @@ class Command(BaseCommand):
             "--admin-timeout", type=float, default=5.0, help="Statement timeout, seconds."
         )
         parser.add_argument("--webhooks", type=int, default=300, help="Signed events to post.")
+        parser.add_argument(
+            "--http-seconds",
+            type=float,
+            default=10.0,
+            help="Seconds of load per measurement over gunicorn (0: no HTTP measurements).",
+        )
+        parser.add_argument(
+            "--http-connections", type=int, default=8, help="Concurrent connections."
+        )
+        parser.add_argument(
+            "--http-workers",
+            type=int,
+            default=None,
+            help="gunicorn workers (default: gunicorn.conf.py's, WEB_CONCURRENCY or 2 × CPUs + 1).",
+        )
         parser.add_argument("--seed", type=int, default=14)
 
     def handle(self, *args, **options) -> None:
@@ -82,7 +97,8 @@ class Command(BaseCommand):
             admin_timeout_s=options["admin_timeout"],
         )
         log("Measuring pages…")
-        for _name, run in page_measurements(sizes, staff, repeat=repeat, rng=rng):
+        typical = typical_customers(sizes, rng)
+        for _name, run in page_measurements(sizes, staff, typical, repeat=repeat):
             rows.append(run())
         log("Measuring the webhook endpoint…")
         some = [
@@ -91,6 +107,19 @@ class Command(BaseCommand):
             if stripe_id
         ]
         rows.append(measure.measure_webhooks(some, count=options["webhooks"]))
+        if options["http_seconds"] > 0:
+            workers = options["http_workers"] or http.default_workers()
+            log(f"Measuring over HTTP (gunicorn, {workers} workers)…")
+            rows += http.measure_http(
+                user=staff["bench-finance"],
+                typical=[customer_url(pk) for pk in typical],
+                whale=customer_url(sizes.whales[0]),
+                customer_ids=some,
+                workers=workers,
+                connections=options["http_connections"],
+                seconds=options["http_seconds"],
+                log=log,
+            )
 
         log("")
         log(header(sizes))
@@ -136,22 +165,30 @@ def header(sizes: dataset.Sizes) -> str:
     )
 
 
-def page_measurements(
-    sizes: dataset.Sizes, staff: dict[str, User], *, repeat: int, rng: random.Random
-) -> list[tuple[str, Callable[[], measure.Row]]]:
-    """The named page measurements, in the table's order. A page that does not exist on this
-    branch (e.g. the timeline before the audit work lands) is a row saying n/a."""
-    finance = measure.client_for(staff["bench-finance"])
-    support = measure.client_for(staff["bench-support"])
-    whale = sizes.whales[0]
-    typical = list(
+def typical_customers(sizes: dataset.Sizes, rng: random.Random) -> list[int]:
+    """Four customers with invoices, none a whale, spread over the dataset."""
+    candidates = list(
         Invoice.objects.filter(customer_id__lte=sizes.customers)
         .exclude(customer_id__in=sizes.whales)
         .order_by("customer_id")
         .values_list("customer_id", flat=True)
         .distinct()[:: max(1, sizes.customers // 40)][:8]
     ) or [1]
-    typical = [rng.choice(typical) for _ in range(4)]
+    return [rng.choice(candidates) for _ in range(4)]
+
+
+def customer_url(pk: int) -> str:
+    return f"/customers/{pk}/"
+
+
+def page_measurements(
+    sizes: dataset.Sizes, staff: dict[str, User], typical: list[int], *, repeat: int
+) -> list[tuple[str, Callable[[], measure.Row]]]:
+    """The named page measurements, in the table's order. A page that does not exist on this
+    branch (e.g. the timeline before the audit work lands) is a row saying n/a."""
+    finance = measure.client_for(staff["bench-finance"])
+    support = measure.client_for(staff["bench-support"])
+    whale = sizes.whales[0]
     some_ticket = (
         ApprovalRequest.objects.values_list("action__ticket_ref", flat=True).first() or "ZD-1"
     )
@@ -161,9 +198,6 @@ def page_measurements(
         if not present:
             return lambda: measure.Row(name, note="n/a (not on this branch)")
         return lambda: measure.measure_page(client, name, present, repeat=repeat)
-
-    def customer_url(pk: int) -> str:
-        return f"/customers/{pk}/"
 
     timeline = f"/customers/{whale}/?partial=timeline"  # the customer page loads it so
     deep = "?before=2024-12-01T00:00:00%2B00:00|billing.customer|0"
