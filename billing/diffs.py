@@ -169,17 +169,27 @@ def _label(f: models.Field) -> str:
 Versions = dict[tuple[type[models.Model], int], Any]
 
 
-def previous_versions(history_model: type[models.Model], rows: Sequence[Any]) -> Versions:
-    """Each row's previous version of the same object (one query), by (table, history id)."""
-    if not rows:
-        return {}
+def previous_id(history_model: type[models.Model]) -> Subquery:
+    """The history id of a row's previous version of the same object: one probe of the
+    (object, history id) index per row, to annotate a query of history rows with."""
     previous = history_model.objects.filter(  # type: ignore[attr-defined]
         id=OuterRef("id"), history_id__lt=OuterRef("history_id")
     ).order_by("-history_id")
-    pairs = history_model.objects.filter(  # type: ignore[attr-defined]
-        history_id__in=[row.history_id for row in rows]
-    ).annotate(previous_id=Subquery(previous.values("history_id")[:1]))
-    links = dict(pairs.values_list("history_id", "previous_id"))
+    return Subquery(previous.values("history_id")[:1])
+
+
+def previous_versions(history_model: type[models.Model], rows: Sequence[Any]) -> Versions:
+    """Each row's previous version of the same object, by (table, history id): one query,
+    or two when the rows were not read annotated with `previous_id`."""
+    if not rows:
+        return {}
+    if all(hasattr(row, "previous_id") for row in rows):
+        links = {row.history_id: row.previous_id for row in rows}
+    else:
+        pairs = history_model.objects.filter(  # type: ignore[attr-defined]
+            history_id__in=[row.history_id for row in rows]
+        ).annotate(previous_id=previous_id(history_model))
+        links = dict(pairs.values_list("history_id", "previous_id"))
     found = history_model.objects.in_bulk([pk for pk in links.values() if pk])  # type: ignore[attr-defined]
     return {(history_model, hid): found.get(prev) for hid, prev in links.items() if prev}
 
