@@ -17,11 +17,12 @@ import csv
 import datetime as dt
 import functools
 import heapq
+import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.apps import apps
 from django.db import connection, models, transaction
@@ -161,8 +162,7 @@ def parse_cursor(raw: str) -> tuple[dt.datetime, str, int] | None:
         return None
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: the CSV export makes a million of them
     when: dt.datetime
     label: str
     history_id: int
@@ -273,25 +273,25 @@ def _page_keys(filters: AuditFilters, count: int) -> list[Key]:
     return list(islice(heapq.merge(*map(list, branches), reverse=True), count))
 
 
-def _rows_of(keys: list[Key]) -> tuple[list[Any], diffs.Versions]:
-    """The history rows named by `keys`, in their order, each with its actor and its
-    previous version: per table shown, one query for the rows, one for their previous
-    versions. Their diffs then cost one query per kind of record named (`diffs.describe`)."""
+def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
+    """The history rows named by `keys`, in their order, each with its previous version:
+    per table shown, one query for the rows (their previous version's id annotated), one
+    for those previous versions."""
     by_table: dict[str, list[int]] = {}
     for _, label, history_id in keys:
         by_table.setdefault(label, []).append(history_id)
-    found: dict[tuple[str, int], Any] = {}
-    previous: diffs.Versions = {}
+    found: dict[tuple[str, int], diffs.Diff] = {}
     for label, history_ids in by_table.items():
         history = history_model(apps.get_model(label))
         rows = list(
-            history.objects.filter(history_id__in=history_ids)
-            .select_related("history_user")
-            .annotate(previous_id=diffs.previous_id(history))
+            history.objects.filter(history_id__in=history_ids).annotate(
+                previous_id=diffs.previous_id(history)
+            )
         )
-        previous.update(diffs.previous_versions(history, rows))
-        found.update(((label, row.history_id), row) for row in rows)
-    return [found[(label, history_id)] for _, label, history_id in keys], previous
+        previous = diffs.previous_versions(history, rows)
+        for row in rows:
+            found[(label, row.history_id)] = (history, row, previous.get((history, row.history_id)))
+    return [found[(label, history_id)] for _, label, history_id in keys]
 
 
 # Columns that name a row to a person, tried in order; none of them needs another query.
@@ -306,38 +306,50 @@ def _describe(row: Any) -> str:
     return f"#{row.id}"
 
 
-def _customer_of(row: Any) -> int | None:
-    label = row.instance_type._meta.label_lower
-    if label == "billing.customer":
-        return row.id
-    return getattr(row, "customer_id", None)
+@functools.cache
+def _kind_of_record(history: type[Model]) -> tuple[str, str]:
+    """The label and the name people read of the history table's model."""
+    model = history.instance_type  # type: ignore[attr-defined]
+    return model._meta.label_lower, str(model._meta.verbose_name).capitalize()
 
 
-def _key(row: Any) -> tuple[dt.datetime, str, int]:
-    return row.history_date, row.instance_type._meta.label_lower, row.history_id
+class _Usernames(dict[int, str]):
+    """Staff usernames by id, loaded as rows name them (one query per batch that names
+    someone new; there are only so many staff)."""
+
+    def load(self, ids: Iterable[int | None]) -> None:
+        missing = {pk for pk in ids if pk is not None and pk not in self}
+        if missing:
+            self.update(User._base_manager.filter(pk__in=missing).values_list("pk", "username"))
 
 
-def _entries(rows: list[Any], previous: diffs.Versions | None = None) -> list[Entry]:
+def _entries(items: list[diffs.Diff], usernames: _Usernames) -> list[Entry]:
+    """The rows as entries, diffed against their previous versions (related records named
+    in one query per kind, actors in at most one)."""
+    usernames.load(row.history_user_id for _, row, _ in items)
     entries = []
-    for row, change in zip(rows, diffs.describe(rows, previous), strict=True):
-        currency = getattr(row, "currency", "") or ""
+    for (history, row, _), changes in zip(items, diffs.field_changes(items), strict=True):
+        label, model_name = _kind_of_record(history)
+        reason = row.history_change_reason or ""
         amount = getattr(row, "amount", None)
         entries.append(
             Entry(
                 when=row.history_date,
-                label=change.model,
+                label=label,
                 history_id=row.history_id,
-                model_name=change.model_name,
+                model_name=model_name,
                 object_id=row.id,
                 object_repr=_describe(row),
-                change=change.kind,
-                actor=change.actor,
-                reason=change.reason,
-                ticket=change.ticket,
-                customer_id=_customer_of(row),
+                change=CHANGE_TYPES.get(row.history_type, row.history_type),
+                actor=diffs.actor_of(usernames.get(row.history_user_id), reason),
+                reason=reason,
+                ticket=row.history_ticket,
+                customer_id=row.id
+                if label == "billing.customer"
+                else getattr(row, "customer_id", None),
                 amount=amount if isinstance(amount, int) else None,
-                currency=currency,
-                changes=change.changes,
+                currency=getattr(row, "currency", "") or "",
+                changes=changes,
             )
         )
     return entries
@@ -348,7 +360,7 @@ def page(filters: AuditFilters, *, size: int = 50) -> Page:
     if filters.errors:
         return Page([], None)
     keys = _page_keys(filters, size + 1)
-    entries = _entries(*_rows_of(keys[:size]))
+    entries = _entries(_rows_of(keys[:size]), _Usernames())
     next_cursor = entries[size - 1].cursor if len(keys) > size else None
     return Page(entries, next_cursor)
 
@@ -401,30 +413,76 @@ def _csv_row(entry: Entry) -> list[str]:
     ]
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+# Rows per fetch of each table's server-side cursor, and per batch diffed and written: big
+# enough that the per-batch queries (previous versions, names) are few, small enough that
+# memory stays flat (a batch of each table streamed is in memory at once).
+EXPORT_CHUNK = 2000
 
 
-EXPORT_BATCH = 500
+def _export_columns(history: type[Model]) -> list[str]:
+    """The columns the export reads: all but the bookkeeping ones (payloads, raw bodies)."""
+    return [f.attname for f in history._meta.concrete_fields if f.name not in diffs.SKIPPED]
 
 
-def export_rows(filters: AuditFilters, *, chunk_size: int = 2000) -> Iterator[Entry]:
-    """Every entry of the filtered view, newest first, in batches (constant memory)."""
-    streams = [
-        _history_rows(model, filters).iterator(chunk_size=chunk_size) for model in filters.models()
-    ]
-    merged = heapq.merge(*streams, key=_key, reverse=True)
-    while batch := list(islice(merged, EXPORT_BATCH)):
-        yield from _entries(batch)
+def _table_export(model: type[Model], filters: AuditFilters, chunk: int) -> Iterator[Any]:
+    """One table's rows of the filtered view, newest first, as (key..., diff) tuples: read
+    with a server-side cursor, each chunk's previous versions in one query by id (their ids
+    come with the rows, each an index probe)."""
+    history = history_model(model)
+    label = model._meta.label_lower
+    columns = _export_columns(history)
+    rows = (
+        _history_rows(model, filters)
+        .annotate(previous_id=diffs.previous_id(history))
+        .values_list(*columns, "previous_id", named=True)
+        .iterator(chunk_size=chunk)
+    )
+    while batch := list(islice(rows, chunk)):
+        wanted = [row.previous_id for row in batch if row.previous_id]
+        before = {
+            row.history_id: row
+            for row in history.objects.filter(history_id__in=wanted).values_list(
+                *columns, named=True
+            )
+        }
+        for row in batch:
+            yield (
+                row.history_date,
+                label,
+                row.history_id,
+                (history, row, before.get(row.previous_id)),
+            )
 
 
-def export_csv(filters: AuditFilters) -> Iterable[str]:
-    """The CSV lines of the filtered view, header first, generated as they are read."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
-    for entry in export_rows(filters):
-        yield writer.writerow(_csv_row(entry))
+def export_rows(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterator[list[Entry]]:
+    """Every entry of the filtered view, newest first, in batches: each table streamed in
+    its own cursor, the streams merged on the keyset (memory flat, whatever the rows)."""
+    streams = [_table_export(model, filters, chunk) for model in filters.models()]
+    merged = heapq.merge(*streams, reverse=True)
+    usernames = _Usernames()
+    while batch := list(islice(merged, chunk)):
+        yield _entries([item[-1] for item in batch], usernames)
+
+
+def export_csv(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterable[str]:
+    """The CSV of the filtered view, header first, generated as it is read: a string per
+    batch of rows. Read in one transaction, so the cursors stream (outside one, PostgreSQL
+    would copy each cursor's whole result before the first row: WITH HOLD)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    yield buffer.getvalue()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # JIT compiling pays off for a query that ends; each of these streams costs a
+            # second of it before its first row, for nothing.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        for entries in export_rows(filters, chunk=chunk):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(map(_csv_row, entries))
+            yield buffer.getvalue()
 
 
 def record_export(
