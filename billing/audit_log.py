@@ -202,7 +202,7 @@ def _history_rows(model: type[Model], filters: AuditFilters) -> models.QuerySet:
     person's rows by time, one ticket's rows by time, one customer's rows by time."""
     history = history_model(model)
     label = model._meta.label_lower
-    rows = history.objects.all()
+    rows = history._default_manager.all()
     if not filters.everyone:
         rows = rows.filter(history_user__isnull=False)
     if filters.actor:
@@ -282,9 +282,10 @@ def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
         by_table.setdefault(label, []).append(history_id)
     found: dict[tuple[str, int], diffs.Diff] = {}
     for label, history_ids in by_table.items():
-        history = history_model(apps.get_model(label))
+        model: type[Model] = apps.get_model(label)
+        history = history_model(model)
         rows = list(
-            history.objects.filter(history_id__in=history_ids).annotate(
+            history._default_manager.filter(history_id__in=history_ids).annotate(
                 previous_id=diffs.previous_id(history)
             )
         )
@@ -441,7 +442,7 @@ def _table_export(model: type[Model], filters: AuditFilters, chunk: int) -> Iter
         wanted = [row.previous_id for row in batch if row.previous_id]
         before = {
             row.history_id: row
-            for row in history.objects.filter(history_id__in=wanted).values_list(
+            for row in history._default_manager.filter(history_id__in=wanted).values_list(
                 *columns, named=True
             )
         }
