@@ -1,14 +1,17 @@
 """The global audit log: every history row of every historied model, newest first.
 
-Each historied model has its own history table; a page is the newest rows of each (filtered,
-limited to the page size) merged in Python, so one page costs a fixed number of queries: one
-per history table, then one per table for the previous versions of the rows shown (their
-diffs) and one per kind of record they name. Pages are keyset paginated on (history_date,
-model label, history_id). The default view is staff changes only (rows with a person as
+Each historied model has its own history table. A page is keyset paginated on (history_date,
+model label, history_id) and costs a fixed handful of queries whatever the history holds: one
+for the page's keys (a UNION ALL of each table's newest keys, every branch an index scan that
+stops at the page size: AuditedHistory gives each history table partial indexes by time for
+staff rows, for one person's rows and for one ticket's rows); then, per table shown, one for
+its rows and one for their previous versions (their diffs); one per kind of record the diffs
+name; one for the actors. The default view is staff changes only (rows with a person as
 actor); system and Stripe rows are one click away (`everyone`).
 
 The CSV export streams the same filtered view: each table is read with a server-side cursor
-in chunks and the streams are merged, so memory stays flat whatever the number of rows.
+in chunks, each chunk's previous versions in one query, and the streams are merged on the
+keyset, so memory stays flat whatever the number of rows.
 """
 
 from __future__ import annotations
