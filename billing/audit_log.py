@@ -187,10 +187,7 @@ class Entry(NamedTuple):  # a tuple: the CSV export makes a million of them
 
     @property
     def changes_text(self) -> str:
-        return "; ".join(
-            f"{c.field}: {c.new}" if not c.old else f"{c.field}: {c.old} → {c.new}"
-            for c in self.changes
-        )
+        return "; ".join(change.text for change in self.changes)
 
 
 @dataclass(frozen=True)

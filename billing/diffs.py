@@ -51,6 +51,11 @@ class FieldChange:
     old: str
     new: str
 
+    @property
+    def text(self) -> str:
+        """As people read it: "Field: old → new", or "Field: value" for an initial value."""
+        return f"{self.field}: {self.old} → {self.new}" if self.old else f"{self.field}: {self.new}"
+
 
 @dataclass(frozen=True)
 class Change:
