@@ -21,8 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Case, OuterRef, Subquery, Value, When
+from django.db.models.expressions import RawSQL
 
 from billing.money import CURRENCIES, format_amount
 
@@ -150,6 +151,14 @@ NAMED_BY = {
 }
 
 
+def _with_pks(records: models.QuerySet, pks: set[Any]) -> models.QuerySet:
+    """The records whose primary key is one of `pks`. On PostgreSQL the keys go as one array
+    parameter: an IN list of thousands costs more to build than to run."""
+    if connection.vendor == "postgresql":
+        return records.filter(pk__in=RawSQL("SELECT unnest(%s)", [list(pks)]))
+    return records.filter(pk__in=pks)
+
+
 def name_from(model: type[models.Model], columns: dict[str, Any]) -> str:
     """The record's name, asked of a record holding only `columns` (NAMED_BY)."""
     record = model.__new__(model)
@@ -171,7 +180,7 @@ class _Namer:
     def load(self) -> None:
         for related, pks in self.wanted.items():
             label = related._meta.label_lower
-            records = related._base_manager.filter(pk__in=pks)
+            records = _with_pks(related._base_manager.order_by(), pks)  # unsorted
             if label in NAMED_BY:
                 columns = NAMED_BY[label]
                 for pk, *values in records.values_list("pk", *columns):
