@@ -275,8 +275,8 @@ def _page_keys(filters: AuditFilters, count: int) -> list[Key]:
 
 def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
     """The history rows named by `keys`, in their order, each with its previous version:
-    per table shown, one query for the rows (their previous version's id annotated), one
-    for those previous versions."""
+    per table shown, one query for the rows (with their actor, and their previous version's
+    id annotated), one for those previous versions."""
     by_table: dict[str, list[int]] = {}
     for _, label, history_id in keys:
         by_table.setdefault(label, []).append(history_id)
@@ -285,9 +285,9 @@ def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
         model: type[Model] = apps.get_model(label)
         history = history_model(model)
         rows = list(
-            history._default_manager.filter(history_id__in=history_ids).annotate(
-                previous_id=diffs.previous_id(history)
-            )
+            history._default_manager.filter(history_id__in=history_ids)
+            .select_related("history_user")
+            .annotate(previous_id=diffs.previous_id(history))
         )
         previous = diffs.previous_versions(history, rows)
         for row in rows:
@@ -361,7 +361,11 @@ def page(filters: AuditFilters, *, size: int = 50) -> Page:
     if filters.errors:
         return Page([], None)
     keys = _page_keys(filters, size + 1)
-    entries = _entries(_rows_of(keys[:size]), _Usernames())
+    items = _rows_of(keys[:size])
+    actors = {
+        row.history_user_id: row.history_user.username for _, row, _ in items if row.history_user
+    }
+    entries = _entries(items, _Usernames(actors))
     next_cursor = entries[size - 1].cursor if len(keys) > size else None
     return Page(entries, next_cursor)
 
