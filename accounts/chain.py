@@ -300,17 +300,16 @@ class Head:
 
 
 def heads(*, using: str = DEFAULT_DB_ALIAS) -> list[Head]:
-    """The latest digest of each chain (one indexed lookup per table)."""
-    found = []
-    for model in chained_models():
-        table = model._meta.db_table
-        latest = (
-            ChainLink.objects.using(using)
-            .filter(table=table)
-            .order_by("-id")
-            .values_list("digest", "sealed_at")
-            .first()
-        )
-        if latest is not None:
-            found.append(Head(table, latest[0], latest[1]))
-    return found
+    """The latest digest of each chain, in one query: a UNION ALL of each table's latest
+    link (one backward step of the (table, id) index each). Written as SQL because the
+    ORM would compile one subquery per chain on every audit page, several milliseconds."""
+    tables = [model._meta.db_table for model in chained_models()]
+    quote = connections[using].ops.quote_name
+    latest = (
+        f"SELECT * FROM (SELECT {quote('id')}, {quote('table')}, {quote('digest')}, "
+        f"{quote('sealed_at')} FROM {quote(ChainLink._meta.db_table)} "
+        f"WHERE {quote('table')} = %s ORDER BY {quote('id')} DESC LIMIT 1) AS latest"
+    )
+    links = ChainLink.objects.using(using).raw(" UNION ALL ".join([latest] * len(tables)), tables)
+    found = {link.table: Head(link.table, link.digest, link.sealed_at) for link in links}
+    return [found[table] for table in tables if table in found]

@@ -1,30 +1,35 @@
 """The global audit log: every history row of every historied model, newest first.
 
-Each historied model has its own history table; a page is the newest rows of each (filtered,
-limited to the page size) merged in Python, so one page costs a fixed number of queries: one
-per history table, then one per table for the previous versions of the rows shown (their
-diffs) and one per kind of record they name. Pages are keyset paginated on (history_date,
-model label, history_id). The default view is staff changes only (rows with a person as
+Each historied model has its own history table. A page is keyset paginated on (history_date,
+model label, history_id) and costs a fixed handful of queries whatever the history holds: one
+for the page's keys (a UNION ALL of each table's newest keys, every branch an index scan that
+stops at the page size: AuditedHistory gives each history table partial indexes by time for
+staff rows, for one person's rows and for one ticket's rows); then, per table shown, one for
+its rows and one for their previous versions (their diffs); one per kind of record the diffs
+name; one for the actors. The default view is staff changes only (rows with a person as
 actor); system and Stripe rows are one click away (`everyone`).
 
 The CSV export streams the same filtered view: each table is read with a server-side cursor
-in chunks and the streams are merged, so memory stays flat whatever the number of rows.
+in chunks, each chunk's previous versions in one query, and the streams are merged on the
+keyset, so memory stays flat whatever the number of rows.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import heapq
+import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.apps import apps
-from django.db import models, transaction
-from django.db.models import Model, Q
+from django.db import connection, models, transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -46,6 +51,13 @@ def historied_models() -> list[type[Model]]:
         if is_historied(model)
     ]
     return sorted(found, key=lambda model: model._meta.label_lower)
+
+
+@functools.cache
+def history_model(model: type[Model]) -> type[Model]:
+    """The model's history table. (`model.history` builds a new manager class on every
+    access, half a millisecond each: too much for one per table per page.)"""
+    return model.history.model  # type: ignore[attr-defined]
 
 
 def _customer_column(model: type[Model]) -> str | None:
@@ -109,6 +121,13 @@ class AuditFilters:
                 filters.errors.append("That page link is broken; start from the first page.")
         return filters
 
+    @functools.cached_property
+    def actor_id(self) -> int:
+        """The actor's user id, looked up once for every table (0, which no row has, when
+        nobody has that username)."""
+        found = User._base_manager.filter(username=self.actor).values_list("pk", flat=True)
+        return found.first() or 0
+
     def as_query(self) -> dict[str, str]:
         query = {
             "actor": self.actor,
@@ -153,8 +172,7 @@ def parse_cursor(raw: str) -> tuple[dt.datetime, str, int] | None:
         return None
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: the CSV export makes a million of them
     when: dt.datetime
     label: str
     history_id: int
@@ -176,10 +194,7 @@ class Entry:
 
     @property
     def changes_text(self) -> str:
-        return "; ".join(
-            f"{c.field}: {c.new}" if not c.old else f"{c.field}: {c.old} → {c.new}"
-            for c in self.changes
-        )
+        return "; ".join(change.text for change in self.changes)
 
 
 @dataclass(frozen=True)
@@ -189,13 +204,17 @@ class Page:
 
 
 def _history_rows(model: type[Model], filters: AuditFilters) -> models.QuerySet:
-    history = model.history.model  # type: ignore[attr-defined]
+    """The model's history rows in the filtered view, newest first. Every filter is one an
+    index of the history table serves (AuditedHistory's indexes): staff rows by time, one
+    person's rows by time, one ticket's rows by time, one customer's rows by time."""
+    history = history_model(model)
     label = model._meta.label_lower
-    rows = history.objects.select_related("history_user")
+    rows = history._default_manager.all()
     if not filters.everyone:
         rows = rows.filter(history_user__isnull=False)
     if filters.actor:
-        rows = rows.filter(history_user__username=filters.actor)
+        # The person's id, not a join on users: the history's own index is (user, time).
+        rows = rows.filter(history_user_id=filters.actor_id)
     if filters.ticket:
         rows = rows.filter(history_ticket=filters.ticket)
     if filters.kind:
@@ -219,14 +238,64 @@ def _history_rows(model: type[Model], filters: AuditFilters) -> models.QuerySet:
         )
         rows = rows.filter(history_date__lt=end)
     if filters.cursor:
+        # Older than the cursor in the keyset (time, label, history id), all descending. The
+        # time bound alone is what an index range uses; the same-moment rows are then sorted
+        # out by label and id.
         moment, cursor_label, cursor_id = filters.cursor
-        same_moment = Q(history_date=moment)
-        if label == cursor_label:
-            same_moment &= Q(history_id__lt=cursor_id)
-        elif label > cursor_label:
-            same_moment = Q(pk__in=[])
-        rows = rows.filter(Q(history_date__lt=moment) | same_moment)
+        if label > cursor_label:
+            rows = rows.filter(history_date__lt=moment)
+        else:
+            rows = rows.filter(history_date__lte=moment)
+            if label == cursor_label:
+                rows = rows.exclude(history_date=moment, history_id__gte=cursor_id)
     return rows.order_by("-history_date", "-history_id")
+
+
+Key = tuple[dt.datetime, str, int]
+
+
+def _page_keys(filters: AuditFilters, count: int) -> list[Key]:
+    """The keys (time, label, history id) of the first `count` rows of the filtered view.
+
+    On PostgreSQL one query: a UNION ALL of each table's newest `count` keys (each an index
+    scan that stops after `count` rows), ordered and cut once more. Databases that can't
+    limit the branches of a UNION (SQLite, the demo's) get one query per table."""
+    branches = [
+        _history_rows(model, filters)
+        .annotate(
+            record_label=models.Value(model._meta.label_lower, output_field=models.CharField())
+        )
+        .values_list("history_date", "record_label", "history_id")[:count]
+        for model in filters.models()
+    ]
+    if not branches:
+        return []
+    if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
+        union = branches[0].union(*branches[1:], all=True)
+        return list(union.order_by("-history_date", "-record_label", "-history_id")[:count])
+    return list(islice(heapq.merge(*map(list, branches), reverse=True), count))
+
+
+def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
+    """The history rows named by `keys`, in their order, each with its previous version:
+    per table shown, one query for the rows (with their actor, and their previous version's
+    id annotated), one for those previous versions."""
+    by_table: dict[str, list[int]] = {}
+    for _, label, history_id in keys:
+        by_table.setdefault(label, []).append(history_id)
+    found: dict[tuple[str, int], diffs.Diff] = {}
+    for label, history_ids in by_table.items():
+        model: type[Model] = apps.get_model(label)
+        history = history_model(model)
+        rows = list(
+            history._default_manager.filter(history_id__in=history_ids)
+            .select_related("history_user")
+            .annotate(previous_id=diffs.previous_id(history))
+        )
+        previous = diffs.previous_versions(history, rows)
+        for row in rows:
+            found[(label, row.history_id)] = (history, row, previous.get((history, row.history_id)))
+    return [found[(label, history_id)] for _, label, history_id in keys]
 
 
 # Columns that name a row to a person, tried in order; none of them needs another query.
@@ -241,51 +310,66 @@ def _describe(row: Any) -> str:
     return f"#{row.id}"
 
 
-def _customer_of(row: Any) -> int | None:
-    label = row.instance_type._meta.label_lower
-    if label == "billing.customer":
-        return row.id
-    return getattr(row, "customer_id", None)
+@functools.cache
+def _kind_of_record(history: type[Model]) -> tuple[str, str]:
+    """The label and the name people read of the history table's model."""
+    model = history.instance_type  # type: ignore[attr-defined]
+    return model._meta.label_lower, str(model._meta.verbose_name).capitalize()
 
 
-def _key(row: Any) -> tuple[dt.datetime, str, int]:
-    return row.history_date, row.instance_type._meta.label_lower, row.history_id
+class _Usernames(dict[int, str]):
+    """Staff usernames by id, loaded as rows name them (one query per batch that names
+    someone new; there are only so many staff)."""
+
+    def load(self, ids: Iterable[int | None]) -> None:
+        missing = {pk for pk in ids if pk is not None and pk not in self}
+        if missing:
+            self.update(User._base_manager.filter(pk__in=missing).values_list("pk", "username"))
 
 
-def _entries(rows: list[Any]) -> list[Entry]:
+def _entries(items: list[diffs.Diff], usernames: _Usernames) -> list[Entry]:
+    """The rows as entries, diffed against their previous versions (related records named
+    in one query per kind, actors in at most one)."""
+    usernames.load(row.history_user_id for _, row, _ in items)
     entries = []
-    for row, change in zip(rows, diffs.describe(rows), strict=True):
-        currency = getattr(row, "currency", "") or ""
+    for (history, row, _), changes in zip(items, diffs.field_changes(items), strict=True):
+        label, model_name = _kind_of_record(history)
+        reason = row.history_change_reason or ""
         amount = getattr(row, "amount", None)
         entries.append(
             Entry(
                 when=row.history_date,
-                label=change.model,
+                label=label,
                 history_id=row.history_id,
-                model_name=change.model_name,
+                model_name=model_name,
                 object_id=row.id,
                 object_repr=_describe(row),
-                change=change.kind,
-                actor=change.actor,
-                reason=change.reason,
-                ticket=change.ticket,
-                customer_id=_customer_of(row),
+                change=CHANGE_TYPES.get(row.history_type, row.history_type),
+                actor=diffs.actor_of(usernames.get(row.history_user_id), reason),
+                reason=reason,
+                ticket=row.history_ticket,
+                customer_id=row.id
+                if label == "billing.customer"
+                else getattr(row, "customer_id", None),
                 amount=amount if isinstance(amount, int) else None,
-                currency=currency,
-                changes=change.changes,
+                currency=getattr(row, "currency", "") or "",
+                changes=changes,
             )
         )
     return entries
 
 
 def page(filters: AuditFilters, *, size: int = 50) -> Page:
+    """One page of the filtered view; its cost in queries doesn't grow with the history."""
     if filters.errors:
         return Page([], None)
-    streams = [list(_history_rows(model, filters)[: size + 1]) for model in filters.models()]
-    merged = heapq.merge(*streams, key=_key, reverse=True)
-    rows = list(islice(merged, size + 1))
-    entries = _entries(rows[:size])
-    next_cursor = entries[size - 1].cursor if len(rows) > size else None
+    keys = _page_keys(filters, size + 1)
+    items = _rows_of(keys[:size])
+    actors = {
+        row.history_user_id: row.history_user.username for _, row, _ in items if row.history_user
+    }
+    entries = _entries(items, _Usernames(actors))
+    next_cursor = entries[size - 1].cursor if len(keys) > size else None
     return Page(entries, next_cursor)
 
 
@@ -337,30 +421,76 @@ def _csv_row(entry: Entry) -> list[str]:
     ]
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+# Rows per fetch of each table's server-side cursor, and per batch diffed and written: big
+# enough that the per-batch queries (previous versions, names) are few, small enough that
+# memory stays flat (a batch of each table streamed is in memory at once).
+EXPORT_CHUNK = 2000
 
 
-EXPORT_BATCH = 500
+def _export_columns(history: type[Model]) -> list[str]:
+    """The columns the export reads: all but the bookkeeping ones (payloads, raw bodies)."""
+    return [f.attname for f in history._meta.concrete_fields if f.name not in diffs.SKIPPED]
 
 
-def export_rows(filters: AuditFilters, *, chunk_size: int = 2000) -> Iterator[Entry]:
-    """Every entry of the filtered view, newest first, in batches (constant memory)."""
-    streams = [
-        _history_rows(model, filters).iterator(chunk_size=chunk_size) for model in filters.models()
-    ]
-    merged = heapq.merge(*streams, key=_key, reverse=True)
-    while batch := list(islice(merged, EXPORT_BATCH)):
-        yield from _entries(batch)
+def _table_export(model: type[Model], filters: AuditFilters, chunk: int) -> Iterator[Any]:
+    """One table's rows of the filtered view, newest first, as (key..., diff) tuples: read
+    with a server-side cursor, each chunk's previous versions in one query by id (their ids
+    come with the rows, each an index probe)."""
+    history = history_model(model)
+    label = model._meta.label_lower
+    columns = _export_columns(history)
+    rows = (
+        _history_rows(model, filters)
+        .annotate(previous_id=diffs.previous_id(history))
+        .values_list(*columns, "previous_id", named=True)
+        .iterator(chunk_size=chunk)
+    )
+    while batch := list(islice(rows, chunk)):
+        wanted = [row.previous_id for row in batch if row.previous_id]
+        before = {
+            row.history_id: row
+            for row in history._default_manager.filter(history_id__in=wanted).values_list(
+                *columns, named=True
+            )
+        }
+        for row in batch:
+            yield (
+                row.history_date,
+                label,
+                row.history_id,
+                (history, row, before.get(row.previous_id)),
+            )
 
 
-def export_csv(filters: AuditFilters) -> Iterable[str]:
-    """The CSV lines of the filtered view, header first, generated as they are read."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
-    for entry in export_rows(filters):
-        yield writer.writerow(_csv_row(entry))
+def export_rows(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterator[list[Entry]]:
+    """Every entry of the filtered view, newest first, in batches: each table streamed in
+    its own cursor, the streams merged on the keyset (memory flat, whatever the rows)."""
+    streams = [_table_export(model, filters, chunk) for model in filters.models()]
+    merged = heapq.merge(*streams, reverse=True)
+    usernames = _Usernames()
+    while batch := list(islice(merged, chunk)):
+        yield _entries([item[-1] for item in batch], usernames)
+
+
+def export_csv(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterable[str]:
+    """The CSV of the filtered view, header first, generated as it is read: a string per
+    batch of rows. Read in one transaction, so the cursors stream (outside one, PostgreSQL
+    would copy each cursor's whole result before the first row: WITH HOLD)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    yield buffer.getvalue()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # JIT compiling pays off for a query that ends; each of these streams costs a
+            # second of it before its first row, for nothing.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        for entries in export_rows(filters, chunk=chunk):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(map(_csv_row, entries))
+            yield buffer.getvalue()
 
 
 def record_export(

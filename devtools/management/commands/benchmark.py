@@ -247,7 +247,12 @@ def page_measurements(
         (
             "export",
             lambda: measure.measure_export(
-                finance, "audit CSV export", measure.url_or_none("audit_export")
+                finance,
+                "audit CSV export",
+                measure.url_or_none("audit_export"),
+                # Every kind of row (staff, system, Stripe) of the data set's last month,
+                # the data set being built on 2026-12-02: about a million rows.
+                query="everyone=1&date_from=2026-11-03",
             ),
         ),
     ]
