@@ -171,6 +171,7 @@ def _after_cursor(source: _Source, cursor: Cursor | None) -> tuple[str, list[Any
     if cursor is None:
         return "", []
     moment, cursor_source, cursor_id = cursor
+    moment = connection.ops.adapt_datetimefield_value(moment)  # as stored (SQLite: text)
     time, row_id = f"t.{source.time_column}", f"t.{source.id_column}"
     if source.label > cursor_source:  # it comes before the cursor's source at the same moment
         return f" AND {time} < %s", [moment]
@@ -196,22 +197,26 @@ def _branch(
     after, after_params = _after_cursor(source, cursor)
     owner = f"t.{_column(source.table, source.owner)}"
 
-    def newest(whose: str) -> str:
+    def newest(owned: str) -> str:
         return (
             f"SELECT {_RANKS[source.label]} AS rank, {time} AS at, {row_id} AS row_id,"
-            f" {previous} AS previous FROM {table} t WHERE {owner} = {whose}{after}"
+            f" {previous} AS previous FROM {table} t WHERE {owned}{after}"
             f" ORDER BY {time} DESC, {row_id} DESC LIMIT %s"
         )
 
     if source.through is None:
-        return f"({newest('%s')})", [customer.pk, *after_params, size]
+        return f"({newest(f'{owner} = %s')})", [customer.pk, *after_params, size]
+    through = connection.ops.quote_name(source.through._meta.db_table)
+    through_customer = _column(source.through, "customer")
+    if connection.vendor != "postgresql":  # no LATERAL in SQLite (the demo's, a small table)
+        owned = f"{owner} IN (SELECT o.id FROM {through} o WHERE o.{through_customer} = %s)"
+        return f"({newest(owned)})", [customer.pk, *after_params, size]
     # Rows of the customer's actions (approvals): each action's newest, merged. That reads an
     # index entry or two per action; "action in (the customer's actions)" had PostgreSQL
     # hash-join the whole approvals history instead (on `bench`, a sequential scan).
-    through = connection.ops.quote_name(source.through._meta.db_table)
     sql = (
-        f"(SELECT r.* FROM {through} o CROSS JOIN LATERAL ({newest('o.id')}) r"
-        f" WHERE o.{_column(source.through, 'customer')} = %s"
+        f"(SELECT r.* FROM {through} o CROSS JOIN LATERAL ({newest(f'{owner} = o.id')}) r"
+        f" WHERE o.{through_customer} = %s"
         " ORDER BY r.at DESC, r.row_id DESC LIMIT %s)"
     )
     return sql, [*after_params, size, customer.pk, size]
@@ -226,7 +231,10 @@ def _keys(
     Written in SQL: compiling these ten subqueries through the ORM took longer than
     PostgreSQL takes to run them."""
     branches = [_branch(source, customer, cursor, size) for source in sources]
-    sql = " UNION ALL ".join(part for part, _ in branches)
+    # Each branch a subquery of its own: SQLite takes no ORDER BY or LIMIT in a UNION's arm.
+    sql = " UNION ALL ".join(
+        f"SELECT * FROM {part} AS branch_{number}" for number, (part, _) in enumerate(branches)
+    )
     params = [param for _, part_params in branches for param in part_params]
     with connection.cursor() as db:
         db.execute(
