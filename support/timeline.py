@@ -170,8 +170,8 @@ def _after_cursor(source: _Source, cursor: Cursor | None) -> tuple[str, list[Any
     make PostgreSQL walk the customer's whole history newer than the cursor."""
     if cursor is None:
         return "", []
-    moment, cursor_source, cursor_id = cursor
-    moment = connection.ops.adapt_datetimefield_value(moment)  # as stored (SQLite: text)
+    at, cursor_source, cursor_id = cursor
+    moment = connection.ops.adapt_datetimefield_value(at)  # as stored (SQLite: text)
     time, row_id = f"t.{source.time_column}", f"t.{source.id_column}"
     if source.label > cursor_source:  # it comes before the cursor's source at the same moment
         return f" AND {time} < %s", [moment]

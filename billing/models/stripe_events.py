@@ -86,6 +86,7 @@ class StripeEvent(models.Model):
         null=True,
         blank=True,
         related_name="stripe_events",
+        db_index=False,  # stripeevent_customer_created leads with it: one index, not two
     )
     raw_body = models.TextField(help_text="The request body exactly as Stripe signed it.")
     payload = models.JSONField()
