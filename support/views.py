@@ -124,7 +124,7 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     # queries only.
     tickets = cast(  # a list to its readers, read at the first of them
         "list[Ticket]",
-        SimpleLazyObject(lambda: list(customer.tickets.select_related("assignee")[:20])),
+        SimpleLazyObject(lambda: _note_tickets(customer)),
     )
     context = {
         "customer": customer,
@@ -161,7 +161,7 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
             "balance",
         ),
         "tickets": tickets,
-        "notes": customer.notes.select_related("author", "ticket")[:20],
+        "notes": _customer_notes(customer),
         "actions": customer.actions.select_related("actor", "approval")[:20],
         "sync_problems": customer.sync_problems.open()[:10],
         "may_note": may_note,
@@ -180,6 +180,15 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     context.update(_timeline_context(request, customer, load=partial == "timeline"))
     template = "support/customer.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context)
+
+
+def _note_tickets(customer: Customer) -> list[Ticket]:
+    """The tickets the customer page lists and a note from it may be kept under: the newest 20."""
+    return list(customer.tickets.select_related("assignee")[:20])
+
+
+def _customer_notes(customer: Customer) -> QuerySet:
+    return customer.notes.select_related("author", "ticket")[:20]
 
 
 # The customer page's long sections show this many rows a page (newest first), so a customer
@@ -546,7 +555,7 @@ def customer_note(request: StaffRequest, customer_id: int) -> HttpResponse:
     """A note from the customer page, under one of the customer's tickets. With htmx the notes
     section comes back (with the form, its errors next to the fields); else the page."""
     customer = get_object_or_404(Customer, pk=customer_id)
-    tickets = list(customer.tickets.order_by("-created_at")[:20])
+    tickets = _note_tickets(customer)
     form = CustomerNoteForm(request.POST, customer=customer, tickets=tickets)
     saved = ""
     if form.is_valid():
@@ -572,7 +581,7 @@ def customer_note(request: StaffRequest, customer_id: int) -> HttpResponse:
         return redirect("customer", customer_id=customer.pk)
     context = {
         "customer": customer,
-        "notes": customer.notes.select_related("author", "ticket")[:20],
+        "notes": _customer_notes(customer),
         "note_form": form,
         "note_saved": saved,
         "may_note": True,

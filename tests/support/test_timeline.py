@@ -2,7 +2,6 @@
 keyset paginated, by kind, at a fixed number of queries."""
 
 import datetime as dt
-import hashlib
 
 import pytest
 from django.db import connection
@@ -12,10 +11,6 @@ from django.utils import timezone
 
 from accounts.audit import audited
 from billing.models import (
-    Action,
-    ActionKind,
-    ActionState,
-    ApprovalRequest,
     StripeEvent,
     Subscription,
 )
@@ -27,6 +22,7 @@ from tests.factories import (
     make_subscription,
     make_ticket,
 )
+from tests.screens.test_query_budgets import pending_request
 
 pytestmark = pytest.mark.django_db
 
@@ -282,32 +278,11 @@ def test_a_page_reads_the_merged_keys_then_only_its_own_rows(
     assert {entry.object_type for entry in older.entries} == {"billing.payment"}
 
 
-def _approval_request(customer, requester):
-    with audited(actor=requester, reason="over limit", ticket="ZD-31"):
-        action = Action.objects.create(
-            kind=ActionKind.REFUND,
-            state=ActionState.PENDING_APPROVAL,
-            customer=customer,
-            actor=requester,
-            reason_code="duplicate",
-            ticket_ref="ZD-31",
-            payload={"amount": 25000},
-            payload_hash=hashlib.sha256(b"timeline").hexdigest(),
-            amount=25000,
-            currency="usd",
-        )
-        return ApprovalRequest.objects.create(
-            action=action,
-            requested_by=requester,
-            payload_hash=action.payload_hash,
-            expires_at=timezone.now() + dt.timedelta(hours=72),
-        )
-
-
 def test_approvals_of_the_customers_actions_show_with_their_decider(support_user, finance_user):
     customer, someone_else = make_customer(), make_customer()
-    approval = _approval_request(customer, support_user)
-    _approval_request(someone_else, support_user)
+    with audited(actor=support_user, reason="test: over the requester's limit"):
+        approval = pending_request(customer, support_user, make_payment(customer))
+        pending_request(someone_else, support_user, make_payment(someone_else))
     with audited(actor=finance_user, reason="Approved: duplicate confirmed"):
         approval.decision = "approved"
         approval.decided_by = finance_user
