@@ -101,6 +101,15 @@ except ValueError:  # the URL may hold a password: not repeated in the message
     raise ImproperlyConfigured(
         "DATABASE_URL is not a database URL: set it like postgres://user:password@host:5432/name."
     ) from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "DB_PREPARED_STATEMENTS", True
+):
+    # Parameters bound by the server, and a statement run twice on a connection prepared there:
+    # PostgreSQL then plans it once per connection instead of on every run. The customer
+    # page's refundable and reversible subqueries cost ~3 ms to plan and 0.4 ms to run.
+    # A pooler in transaction mode (PgBouncer before 1.21) cannot carry prepared statements:
+    # DB_PREPARED_STATEMENTS=0 there.
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",

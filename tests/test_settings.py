@@ -163,3 +163,20 @@ def test_a_malformed_connection_age_fails_loudly():
 
     assert result.returncode != 0
     assert "CONN_MAX_AGE='forever' is not a whole number" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, "{'server_side_binding': True, 'prepare_threshold': 2}"), ("0", "{}")],
+)
+def test_postgresql_statements_are_prepared_unless_a_pooler_forbids_it(value, expected):
+    env = {**PRODUCTION, **({"DB_PREPARED_STATEMENTS": value} if value is not None else {})}
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])",
+        **env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

@@ -155,3 +155,22 @@ def test_a_section_reloaded_alone_reads_only_its_own_rows(client, support_user, 
     }
     # No other section, no navigation bar (its approvals count), no entitlements.
     assert tables - REQUEST_TABLES == SECTION_TABLES[section], tables
+
+
+def test_the_customer_pages_statements_are_planned_once_per_connection(client, support_user):
+    """Viewed a few times on one connection, the page's queries are prepared statements on
+    the server (planned once, not on every view): the payments section's refundable subqueries
+    cost several times more to plan than to run."""
+    customer = customer_with(2, support_user)
+    client.force_login(support_user)
+    for _ in range(3):
+        assert client.get(f"/customers/{customer.pk}/").status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+
+    assert any(
+        statement.startswith('SELECT "billing_payment"."id"') and "$1" in statement
+        for statement in prepared
+    ), [s[:120] for s in prepared]
