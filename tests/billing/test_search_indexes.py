@@ -33,7 +33,7 @@ QUERIES = [
     ("pi_Globex123", "payment_intent"),
     ("re_Globex123", "refund_stripe_id"),  # the full index, not the partial unique one
     ("GLBX-00042", "invoice_number_unique"),  # invoice number
-    ("1881", "payment_card_last4"),  # card last4
+    ("1881", "payment_card_last4_customer"),  # card last4
 ]
 
 
