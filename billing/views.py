@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -38,6 +37,7 @@ from billing.models import (
     ReasonCode,
 )
 from billing.money import format_amount
+from billing.paging import page_number
 
 
 @login_not_required
@@ -74,10 +74,15 @@ APPROVAL_TABS = {
 }
 
 
-APPROVALS_PAGE = 100
+APPROVALS_PAGE = 25  # cards a page; each pending one loads its preview as it stands now
 
 
-def _approval_rows(request: StaffRequest, tab: str, now: dt.datetime) -> QuerySet[ApprovalRequest]:
+def _approval_rows(
+    request: StaffRequest, tab: str, now: dt.datetime, number: int
+) -> list[ApprovalRequest]:
+    """Page `number` of the tab's requests, and the first of the next page if there is one."""
+    start = (number - 1) * APPROVALS_PAGE
+    window = slice(start, start + APPROVALS_PAGE + 1)
     rows = ApprovalRequest.objects.select_related(
         "action__customer", "action__actor", "requested_by", "decided_by"
     )
@@ -86,11 +91,11 @@ def _approval_rows(request: StaffRequest, tab: str, now: dt.datetime) -> QuerySe
         # one query PostgreSQL joined every request of the table to its action before keeping
         # the few the user may decide.
         waiting = limits.decidable_by(request.user, now).order_by("expires_at", "pk")
-        page = list(waiting.values_list("pk", flat=True)[:APPROVALS_PAGE])
-        return rows.filter(pk__in=page).order_by("expires_at", "pk")
+        page = list(waiting.values_list("pk", flat=True)[window])
+        return list(rows.filter(pk__in=page).order_by("expires_at", "pk"))
     if tab == "mine":
-        return rows.filter(requested_by=request.user).order_by("-created_at", "-pk")
-    return rows.decided().order_by("-decided_at", "-pk")
+        return list(rows.filter(requested_by=request.user).order_by("-created_at", "-pk")[window])
+    return list(rows.decided().order_by("-decided_at", "-pk")[window])
 
 
 def _left(delta: dt.timedelta) -> str:
@@ -105,7 +110,9 @@ def approvals(request: StaffRequest) -> TemplateResponse:
     tab = request.GET.get("tab", "waiting")
     if tab not in APPROVAL_TABS:
         tab = "waiting"
-    rows = list(_approval_rows(request, tab, now)[:APPROVALS_PAGE])
+    number = page_number(request.GET.get("page", ""))
+    rows = _approval_rows(request, tab, now, number)
+    more, rows = len(rows) > APPROVALS_PAGE, rows[:APPROVALS_PAGE]
     page = [row.pk for row in rows]
     decidable = (
         set(page)  # the tab lists just those
@@ -128,7 +135,14 @@ def approvals(request: StaffRequest) -> TemplateResponse:
     return TemplateResponse(
         request,
         "billing/approvals.html",
-        {"tab": tab, "tabs": APPROVAL_TABS, "cards": cards, "now": now},
+        {
+            "tab": tab,
+            "tabs": APPROVAL_TABS,
+            "cards": cards,
+            "now": now,
+            "number": number,
+            "more": more,
+        },
     )
 
 

@@ -30,6 +30,7 @@ from billing.models import (
     StripeReadKind,
     clean_ticket_ref,
 )
+from billing.paging import page_number
 from billing.stripe import budget
 from billing.stripe import gateway as stripe_gateway
 from billing.stripe import sync as stripe_sync
@@ -116,7 +117,7 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     if partial not in CUSTOMER_SECTIONS:
         partial = ""
     now = timezone.now()
-    pages = {name: _page_number(request.GET.get(f"{name}_page", "")) for name in PAGED_SECTIONS}
+    pages = {name: page_number(request.GET.get(f"{name}_page", "")) for name in PAGED_SECTIONS}
     ticket = clean_ticket_ref(request.GET.get("ticket", "")) or ""
     may_note = request.user.has_perm("support.add_note")
     # Every section is built when the template first reads it, not before: htmx reloads one
@@ -195,10 +196,6 @@ def _customer_notes(customer: Customer) -> QuerySet:
 # with 5,000 invoices costs the page what one with 5 does: the same queries, the same rows.
 SECTION_ROWS = 20
 PAGED_SECTIONS = ("invoices", "payments", "balance")
-
-
-def _page_number(raw: str) -> int:
-    return int(raw) if raw.isdigit() and 0 < int(raw) <= 10_000 else 1
 
 
 class SectionPage:

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from accounts.audit import audited
 from billing.models import Action, ActionKind, ActionState, ApprovalRequest
-from tests.factories import make_customer
+from tests.factories import make_customer, make_payment
+from tests.screens.test_query_budgets import pending_request as make_pending
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +159,24 @@ def test_staff_page_lists_roles(client, admin_user, support_user):
 
     assert "sam" in html
     assert '<span class="role">support</span>' in html
+
+
+def test_the_inbox_pages_every_request_without_gaps(client, support_user, finance_user):
+    customer = make_customer()
+    with audited(actor=support_user, reason="test: thirty requests waiting"):
+        made = [make_pending(customer, support_user, make_payment(customer)) for _ in range(30)]
+    client.force_login(finance_user)
+
+    first = client.get("/approvals/", {"tab": "waiting"})
+    second = client.get("/approvals/", {"tab": "waiting", "page": "2"})
+    beyond = client.get("/approvals/", {"tab": "waiting", "page": "x"})
+
+    def shown(response):
+        return [card["approval"].pk for card in response.context["cards"]]
+
+    assert len(shown(first)) == 25
+    assert shown(first) + shown(second) == [request.pk for request in made]
+    assert 'href="?tab=waiting&amp;page=2"' in first.content.decode()
+    assert 'href="?tab=waiting&amp;page=1"' in second.content.decode()
+    assert "page=3" not in second.content.decode()
+    assert shown(beyond) == shown(first)  # a malformed page opens the first
