@@ -122,7 +122,8 @@ def search_classes(sample: int, rng: random.Random) -> dict[str, list[str]]:
             low, high = cursor.fetchone()
         if low is None:
             return []
-        ids = [rng.randint(low, high) for _ in range(sample * 3)]
+        # More draws where a condition keeps a fraction of the rows (organizations are ~1 in 6).
+        ids = [rng.randint(low, high) for _ in range(sample * (30 if where else 3))]
         found = values(
             f"SELECT {column} FROM {table} WHERE id IN ({','.join(map(str, ids))}) "
             f"{'AND ' + where if where else ''} LIMIT {sample}"
