@@ -170,6 +170,24 @@ MIDDLEWARE = [
     "accounts.middleware.SessionLimitsMiddleware",
     "accounts.middleware.StaffLoginRequiredMiddleware",
 ]
+# Stripe's webhook (POST /stripe/webhook/ only) goes through these alone (billing/wsgi.py):
+# a server-to-server delivery carries no session, cookie, CSRF token or staff user, so it
+# needs the request id and log line, the HTTPS redirect and security headers, the host check
+# (CommonMiddleware) and Django's error handling, and none of the rest (about a tenth of its
+# CPU under gunicorn). In MIDDLEWARE's order, and only ever a part of it.
+WEBHOOK_MIDDLEWARE = [
+    name
+    for name in MIDDLEWARE
+    if name
+    in {
+        "billing.observability.RequestLogMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "accounts.middleware.SecurityHeadersMiddleware",
+        "django.middleware.csp.ContentSecurityPolicyMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    }
+]
 
 ROOT_URLCONF = "billing.urls"
 WSGI_APPLICATION = "billing.wsgi.application"

@@ -46,12 +46,12 @@ def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
 
 
 @pytest.fixture
-def gunicorn(django_db_setup, django_db_blocker, tmp_path):
-    """gunicorn started as the README says, on this test's database and a free port."""
+def gunicorn_env(django_db_setup, django_db_blocker, tmp_path):
+    """The environment of a deployment, on this test's database."""
     with django_db_blocker.unblock():
         database = connection.settings_dict["NAME"]
     base = {name: value for name, value in os.environ.items() if name not in TEST_ONLY}
-    env = {
+    return {
         **base,
         **PRODUCTION,
         "DATABASE_URL": PRODUCTION["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}",
@@ -60,6 +60,12 @@ def gunicorn(django_db_setup, django_db_blocker, tmp_path):
         "WEB_CONCURRENCY": "2",
         "DEVTOOLS": "0",
     }
+
+
+@pytest.fixture
+def gunicorn(gunicorn_env, tmp_path):
+    """gunicorn started as the README says, on this test's database and a free port."""
+    env = gunicorn_env
     collect = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
@@ -156,3 +162,27 @@ def test_readyz_is_not_ready_when_the_worker_has_been_quiet(client):
 
     assert response.status_code == 503
     assert "no periodic reconciliation since" in response.json()["worker"]
+
+
+def test_loading_the_app_opens_no_connection_and_starts_no_thread(gunicorn_env):
+    """gunicorn loads the app in its master and forks the workers from it (preload_app): a
+    connection or a thread of the master's would be shared by, or missing in, every worker."""
+    probe = (
+        "import json, threading\n"
+        "import billing.wsgi\n"
+        "from django.db import connections\n"
+        "print(json.dumps({'threads': threading.active_count(),"
+        " 'connections': [c.alias for c in connections.all() if c.connection is not None]}))\n"
+    )
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=gunicorn_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout.splitlines()[-1]) == {"threads": 1, "connections": []}
