@@ -53,11 +53,7 @@ def historied_models() -> list[type[Model]]:
     return sorted(found, key=lambda model: model._meta.label_lower)
 
 
-@functools.cache
-def history_model(model: type[Model]) -> type[Model]:
-    """The model's history table. (`model.history` builds a new manager class on every
-    access, half a millisecond each: too much for one per table per page.)"""
-    return model.history.model  # type: ignore[attr-defined]
+history_model = diffs.history_model
 
 
 def _customer_column(model: type[Model]) -> str | None:
@@ -258,28 +254,60 @@ def _page_keys(filters: AuditFilters, count: int) -> list[Key]:
     """The keys (time, label, history id) of the first `count` rows of the filtered view.
 
     On PostgreSQL one query: a UNION ALL of each table's newest `count` keys (each an index
-    scan that stops after `count` rows), ordered and cut once more. Databases that can't
-    limit the branches of a UNION (SQLite, the demo's) get one query per table."""
+    scan that stops after `count` rows), ordered and cut once more. Each branch is its table's
+    query compiled by the ORM (`_history_rows`, the one definition of the view) and the
+    branches are joined as SQL: the ORM's own union compiles each branch again, several
+    milliseconds a page for nothing. Databases that can't limit the branches of a UNION
+    (SQLite, the demo's) get one query per table."""
     branches = [
-        _history_rows(model, filters)
-        .annotate(
-            record_label=models.Value(model._meta.label_lower, output_field=models.CharField())
-        )
-        .values_list("history_date", "record_label", "history_id")[:count]
+        (model._meta.label_lower, _history_rows(model, filters).values_list(*_KEY_COLUMNS))
         for model in filters.models()
     ]
     if not branches:
         return []
-    if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
-        union = branches[0].union(*branches[1:], all=True)
-        return list(union.order_by("-history_date", "-record_label", "-history_id")[:count])
-    return list(islice(heapq.merge(*map(list, branches), reverse=True), count))
+    if not (connection.features.supports_slicing_ordering_in_compound and len(branches) > 1):
+        per_table = [
+            [(when, label, history_id) for when, history_id in rows[:count]]
+            for label, rows in branches
+        ]
+        return list(islice(heapq.merge(*per_table, reverse=True), count))
+    parts: list[str] = []
+    params: list[Any] = []
+    for label, rows in branches:
+        sql, branch_params = rows[:count].query.sql_with_params()
+        parts.append(f"(SELECT %s, branch.* FROM ({sql}) AS branch)")
+        params += [label, *branch_params]
+    union = " UNION ALL ".join(parts)
+    with connection.cursor() as cursor:
+        # Columns: label, history_date, history_id; the keyset is (time, label, id).
+        cursor.execute(f"{union} ORDER BY 2 DESC, 1 DESC, 3 DESC LIMIT %s", [*params, count])
+        return [(when, label, history_id) for label, when, history_id in cursor.fetchall()]
+
+
+_KEY_COLUMNS = ("history_date", "history_id")
+
+
+def _read_columns(history: type[Model]) -> list[str]:
+    """The columns a page or an export reads of each history row: all but the bookkeeping
+    ones (payloads, raw bodies). Rows are read as named tuples, not model instances: building
+    an instance costs more than everything else done with the row."""
+    return [f.attname for f in history._meta.concrete_fields if f.name not in diffs.SKIPPED]
+
+
+def _versions(history: type[Model], history_ids: Iterable[int]) -> dict[int, Any]:
+    """The history rows of `history_ids` (previous versions, to diff against), by id: one
+    query."""
+    wanted = set(history_ids)
+    if not wanted:
+        return {}
+    rows = diffs.with_pks(history._default_manager.order_by(), wanted)
+    return {row.history_id: row for row in rows.values_list(*_read_columns(history), named=True)}
 
 
 def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
     """The history rows named by `keys`, in their order, each with its previous version:
-    per table shown, one query for the rows (with their actor, and their previous version's
-    id annotated), one for those previous versions."""
+    per table shown, one query for the rows (with their actor's username, and their previous
+    version's id annotated), one for those previous versions."""
     by_table: dict[str, list[int]] = {}
     for _, label, history_id in keys:
         by_table.setdefault(label, []).append(history_id)
@@ -289,12 +317,14 @@ def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
         history = history_model(model)
         rows = list(
             history._default_manager.filter(history_id__in=history_ids)
-            .select_related("history_user")
             .annotate(previous_id=diffs.previous_id(history))
+            .values_list(
+                *_read_columns(history), "previous_id", "history_user__username", named=True
+            )
         )
-        previous = diffs.previous_versions(history, rows)
+        previous = _versions(history, (row.previous_id for row in rows if row.previous_id))
         for row in rows:
-            found[(label, row.history_id)] = (history, row, previous.get((history, row.history_id)))
+            found[(label, row.history_id)] = (history, row, previous.get(row.previous_id))
     return [found[(label, history_id)] for _, label, history_id in keys]
 
 
@@ -327,36 +357,39 @@ class _Usernames(dict[int, str]):
             self.update(User._base_manager.filter(pk__in=missing).values_list("pk", "username"))
 
 
+def _entry(
+    history: type[Model], row: Any, usernames: _Usernames, changes: list[diffs.FieldChange]
+) -> Entry:
+    label, model_name = _kind_of_record(history)
+    reason = row.history_change_reason or ""
+    amount = getattr(row, "amount", None)
+    # Positional: the CSV export makes a million of these, and keywords cost twice as much.
+    return Entry(
+        row.history_date,  # when
+        label,
+        row.history_id,
+        model_name,
+        row.id,  # object_id
+        _describe(row),  # object_repr
+        CHANGE_TYPES.get(row.history_type, row.history_type),  # change
+        diffs.actor_of(usernames.get(row.history_user_id), reason),  # actor
+        reason,
+        row.history_ticket,  # ticket
+        row.id if label == "billing.customer" else getattr(row, "customer_id", None),
+        amount if isinstance(amount, int) else None,  # amount
+        getattr(row, "currency", "") or "",  # currency
+        changes,
+    )
+
+
 def _entries(items: list[diffs.Diff], usernames: _Usernames) -> list[Entry]:
     """The rows as entries, diffed against their previous versions (related records named
     in one query per kind, actors in at most one)."""
     usernames.load(row.history_user_id for _, row, _ in items)
-    entries = []
-    for (history, row, _), changes in zip(items, diffs.field_changes(items), strict=True):
-        label, model_name = _kind_of_record(history)
-        reason = row.history_change_reason or ""
-        amount = getattr(row, "amount", None)
-        entries.append(
-            Entry(
-                when=row.history_date,
-                label=label,
-                history_id=row.history_id,
-                model_name=model_name,
-                object_id=row.id,
-                object_repr=_describe(row),
-                change=CHANGE_TYPES.get(row.history_type, row.history_type),
-                actor=diffs.actor_of(usernames.get(row.history_user_id), reason),
-                reason=reason,
-                ticket=row.history_ticket,
-                customer_id=row.id
-                if label == "billing.customer"
-                else getattr(row, "customer_id", None),
-                amount=amount if isinstance(amount, int) else None,
-                currency=getattr(row, "currency", "") or "",
-                changes=changes,
-            )
-        )
-    return entries
+    return [
+        _entry(history, row, usernames, changes)
+        for (history, row, _), changes in zip(items, diffs.field_changes(items), strict=True)
+    ]
 
 
 def page(filters: AuditFilters, *, size: int = 50) -> Page:
@@ -366,7 +399,9 @@ def page(filters: AuditFilters, *, size: int = 50) -> Page:
     keys = _page_keys(filters, size + 1)
     items = _rows_of(keys[:size])
     actors = {
-        row.history_user_id: row.history_user.username for _, row, _ in items if row.history_user
+        row.history_user_id: row.history_user__username
+        for _, row, _ in items
+        if row.history_user_id is not None
     }
     entries = _entries(items, _Usernames(actors))
     next_cursor = entries[size - 1].cursor if len(keys) > size else None
@@ -390,34 +425,54 @@ CSV_HEADER = [
     "changes",
 ]
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 
 
 def safe_cell(value: Any) -> str:
     """A cell a spreadsheet shows as text: a formula-like start (=, +, -, @, tab, CR) gets a
     leading apostrophe, except a plain number such as -2000, which stays a number."""
     text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN_NUMBER.fullmatch(text):
+    if text[:1] in _FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
 
-def _csv_row(entry: Entry) -> list[str]:
+def _csv_row(entry: Entry, changes_text: str, safe: Mapping[str, str]) -> list[Any]:
+    """The entry's cells, each through `safe_cell` but the time and the integers: a time
+    starts with its year and an integer is a plain number, which `safe_cell` leaves as they
+    are (the csv module writes an integer as `str` does). `safe` holds the cells already made
+    safe of the texts that repeat from row to row (actors, reasons, kinds)."""
     return [
-        safe_cell(cell)
-        for cell in (
-            entry.when.astimezone(dt.UTC).isoformat(),
-            entry.actor,
-            entry.label,
-            entry.object_id,
-            entry.object_repr,
-            entry.change,
-            entry.reason,
-            entry.ticket,
-            entry.customer_id if entry.customer_id is not None else "",
-            entry.amount if entry.amount is not None else "",
-            entry.currency,
-            entry.changes_text,
-        )
+        entry.when.astimezone(dt.UTC).isoformat(),
+        safe[entry.actor],
+        safe[entry.label],
+        entry.object_id if isinstance(entry.object_id, int) else safe_cell(entry.object_id),
+        safe_cell(entry.object_repr),
+        safe[entry.change],
+        safe[entry.reason],
+        safe[entry.ticket],
+        entry.customer_id if entry.customer_id is not None else "",
+        entry.amount if entry.amount is not None else "",
+        safe[entry.currency],
+        safe_cell(changes_text),
+    ]
+
+
+class _SafeCells(dict[str, str]):
+    """`safe_cell` of texts, each worked out once (the export's repeating cells)."""
+
+    def __missing__(self, text: str) -> str:
+        self[text] = cell = safe_cell(text)
+        return cell
+
+
+def _csv_rows(items: list[diffs.Diff], usernames: _Usernames) -> list[list[Any]]:
+    """The rows as CSV cells: what `_entries` shows, the changes as one text."""
+    usernames.load(row.history_user_id for _, row, _ in items)
+    safe = _SafeCells()
+    return [
+        _csv_row(_entry(history, row, usernames, []), text, safe)
+        for (history, row, _), text in zip(items, diffs.changes_texts(items), strict=True)
     ]
 
 
@@ -427,32 +482,20 @@ def _csv_row(entry: Entry) -> list[str]:
 EXPORT_CHUNK = 2000
 
 
-def _export_columns(history: type[Model]) -> list[str]:
-    """The columns the export reads: all but the bookkeeping ones (payloads, raw bodies)."""
-    return [f.attname for f in history._meta.concrete_fields if f.name not in diffs.SKIPPED]
-
-
 def _table_export(model: type[Model], filters: AuditFilters, chunk: int) -> Iterator[Any]:
     """One table's rows of the filtered view, newest first, as (key..., diff) tuples: read
     with a server-side cursor, each chunk's previous versions in one query by id (their ids
     come with the rows, each an index probe)."""
     history = history_model(model)
     label = model._meta.label_lower
-    columns = _export_columns(history)
     rows = (
         _history_rows(model, filters)
         .annotate(previous_id=diffs.previous_id(history))
-        .values_list(*columns, "previous_id", named=True)
+        .values_list(*_read_columns(history), "previous_id", named=True)
         .iterator(chunk_size=chunk)
     )
     while batch := list(islice(rows, chunk)):
-        wanted = [row.previous_id for row in batch if row.previous_id]
-        before = {
-            row.history_id: row
-            for row in history._default_manager.filter(history_id__in=wanted).values_list(
-                *columns, named=True
-            )
-        }
+        before = _versions(history, (row.previous_id for row in batch if row.previous_id))
         for row in batch:
             yield (
                 row.history_date,
@@ -462,14 +505,15 @@ def _table_export(model: type[Model], filters: AuditFilters, chunk: int) -> Iter
             )
 
 
-def export_rows(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterator[list[Entry]]:
-    """Every entry of the filtered view, newest first, in batches: each table streamed in
-    its own cursor, the streams merged on the keyset (memory flat, whatever the rows)."""
+def export_rows(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterator[list[list[Any]]]:
+    """Every row of the filtered view as CSV cells, newest first, in batches: each table
+    streamed in its own cursor, the streams merged on the keyset (memory flat, whatever the
+    rows)."""
     streams = [_table_export(model, filters, chunk) for model in filters.models()]
     merged = heapq.merge(*streams, reverse=True)
     usernames = _Usernames()
     while batch := list(islice(merged, chunk)):
-        yield _entries([item[-1] for item in batch], usernames)
+        yield _csv_rows([item[-1] for item in batch], usernames)
 
 
 def export_csv(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterable[str]:
@@ -486,10 +530,10 @@ def export_csv(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterable[
             # second of it before its first row, for nothing.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-        for entries in export_rows(filters, chunk=chunk):
+        for rows in export_rows(filters, chunk=chunk):
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows(map(_csv_row, entries))
+            writer.writerows(rows)
             yield buffer.getvalue()
 
 
