@@ -192,6 +192,24 @@ class Entry(NamedTuple):  # a tuple: the CSV export makes a million of them
     def changes_text(self) -> str:
         return "; ".join(change.text for change in self.changes)
 
+    # What the page's row shows, worked out here: a template filter or tag per row costs
+    # more than the rest of the page's rendering.
+    @property
+    def when_shown(self) -> str:
+        """The time in the current time zone, as "2026-11-30 14:05:09"."""
+        return timezone.localtime(self.when).isoformat(" ", "seconds")[:19]
+
+    @property
+    def first_changes(self) -> list[str]:
+        return [change.text for change in self.changes[:SHOWN_CHANGES]]
+
+    @property
+    def more_changes(self) -> bool:
+        return len(self.changes) > SHOWN_CHANGES
+
+
+SHOWN_CHANGES = 6  # per row of the page; the object's history shows them all
+
 
 @dataclass(frozen=True)
 class Page:
@@ -332,12 +350,25 @@ def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
 _NAMING_FIELDS = ("name", "username", "external_ref", "number", "code", "stripe_event_id")
 
 
-def _describe(row: Any) -> str:
-    for name in _NAMING_FIELDS:
-        value = getattr(row, name, None)
+def _describe(history: type[Model], row: Any) -> str:
+    for name in _naming_columns(history):
+        value = getattr(row, name)
         if value:
             return f"#{row.id} {value}"
     return f"#{row.id}"
+
+
+@functools.cache
+def _naming_columns(history: type[Model]) -> tuple[str, ...]:
+    """The naming columns the history table has, in `_NAMING_FIELDS` order (asking a row
+    for a column it lacks costs an exception each time)."""
+    columns = set(_read_columns(history))
+    return tuple(name for name in _NAMING_FIELDS if name in columns)
+
+
+@functools.cache
+def _has_column(history: type[Model], name: str) -> bool:
+    return name in _read_columns(history)
 
 
 @functools.cache
@@ -362,7 +393,7 @@ def _entry(
 ) -> Entry:
     label, model_name = _kind_of_record(history)
     reason = row.history_change_reason or ""
-    amount = getattr(row, "amount", None)
+    amount = row.amount if _has_column(history, "amount") else None
     # Positional: the CSV export makes a million of these, and keywords cost twice as much.
     return Entry(
         row.history_date,  # when
@@ -370,14 +401,16 @@ def _entry(
         row.history_id,
         model_name,
         row.id,  # object_id
-        _describe(row),  # object_repr
+        _describe(history, row),  # object_repr
         CHANGE_TYPES.get(row.history_type, row.history_type),  # change
         diffs.actor_of(usernames.get(row.history_user_id), reason),  # actor
         reason,
         row.history_ticket,  # ticket
-        row.id if label == "billing.customer" else getattr(row, "customer_id", None),
+        row.id
+        if label == "billing.customer"
+        else (row.customer_id if _has_column(history, "customer_id") else None),
         amount if isinstance(amount, int) else None,  # amount
-        getattr(row, "currency", "") or "",  # currency
+        (row.currency or "") if _has_column(history, "currency") else "",
         changes,
     )
 
@@ -466,14 +499,17 @@ class _SafeCells(dict[str, str]):
         return cell
 
 
-def _csv_rows(items: list[diffs.Diff], usernames: _Usernames) -> list[list[Any]]:
-    """The rows as CSV cells: what `_entries` shows, the changes as one text."""
+def _csv_rows(items: list[diffs.Diff], usernames: _Usernames) -> Iterator[list[Any]]:
+    """The rows as CSV cells: what `_entries` shows, the changes as one text. Each row's
+    cells are made as the writer takes them (a batch of them kept would keep the garbage
+    collector busy)."""
     usernames.load(row.history_user_id for _, row, _ in items)
     safe = _SafeCells()
-    return [
+    texts = diffs.changes_texts(items)
+    return (
         _csv_row(_entry(history, row, usernames, []), text, safe)
-        for (history, row, _), text in zip(items, diffs.changes_texts(items), strict=True)
-    ]
+        for (history, row, _), text in zip(items, texts, strict=True)
+    )
 
 
 # Rows per fetch of each table's server-side cursor, and per batch diffed and written: big
@@ -505,7 +541,9 @@ def _table_export(model: type[Model], filters: AuditFilters, chunk: int) -> Iter
             )
 
 
-def export_rows(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterator[list[list[Any]]]:
+def export_rows(
+    filters: AuditFilters, *, chunk: int = EXPORT_CHUNK
+) -> Iterator[Iterator[list[Any]]]:
     """Every row of the filtered view as CSV cells, newest first, in batches: each table
     streamed in its own cursor, the streams merged on the keyset (memory flat, whatever the
     rows)."""

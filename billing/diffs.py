@@ -322,29 +322,44 @@ def _columns(history_model: type[models.Model]) -> tuple[_Column, ...]:
 def _tracked_values(history_model: type[models.Model]) -> Callable[[Any], tuple[Any, ...]]:
     """The row's tracked values in `_columns` order, read in one call (a model instance or
     a named tuple alike)."""
-    names = [c.attname for c in _columns(history_model)]
+    return _getter([c.attname for c in _columns(history_model)])
+
+
+@functools.cache
+def _initial_columns(
+    history_model: type[models.Model],
+) -> tuple[tuple[_Column, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The columns a creation may show (all but the primary key) and their values' getter."""
+    columns = tuple(c for c in _columns(history_model) if not c.primary_key)
+    return columns, _getter([c.attname for c in columns])
+
+
+def _getter(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
     if len(names) == 1:
         return lambda row: (getattr(row, names[0]),)
     return operator.attrgetter(*names)  # type: ignore[return-value]
 
 
-Shown = list[tuple[_Column, Any, Any]]  # (column, new value, old value) of each change shown
+ShownColumns = list[tuple[_Column, Any, Any]]  # (column, new value, old value) of each
 
 
-def _shown(history_model: type[models.Model], row: Any, before: Any) -> Shown:
+def _shown(history_model: type[models.Model], row: Any, before: Any) -> ShownColumns:
     """The columns a change shows, with their new and old values: those that differ from
     the previous version, or for a creation every column with a value (old value None)."""
-    columns = _columns(history_model)
-    values = _tracked_values(history_model)(row)
     if before is None:
+        columns, values = _initial_columns(history_model)
+        # "Has a value": neither None nor "" (`is not None` first: most values are neither).
         return [
-            (c, value, None)
-            for c, value in zip(columns, values, strict=True)
-            if value not in (None, "") and not c.primary_key
+            (c, v, None)
+            for c, v in zip(columns, values(row), strict=True)
+            if v is not None and v != ""
         ]
-    old = _tracked_values(history_model)(before)
+    columns = _columns(history_model)
+    values = _tracked_values(history_model)
     return [
-        (c, value, was) for c, value, was in zip(columns, values, old, strict=True) if value != was
+        (c, v, was)
+        for c, v, was in zip(columns, values(row), values(before), strict=True)
+        if v != was
     ]
 
 
@@ -353,7 +368,7 @@ Diff = tuple[type[models.Model], Any, Any]  # (history model, row, previous vers
 
 def _shown_and_named(
     diffs: Sequence[Diff], known: Iterable[models.Model] = ()
-) -> tuple[list[Shown], _Namer]:
+) -> tuple[list[ShownColumns], _Namer]:
     """What each diff shows, and the names of the related records it names, loaded in one
     query per related model (none for those `known`)."""
     namer = _Namer(known)
@@ -389,12 +404,30 @@ def field_changes(
     ]
 
 
+@functools.cache
+def _names_related(history_model: type[models.Model]) -> bool:
+    return any(c.related is not None for c in _columns(history_model))
+
+
 def changes_texts(diffs: Sequence[Diff]) -> list[str]:
     """Each diff's changes as one text, "; " between them: what `field_changes` gives,
-    joined, without building a FieldChange for each (the CSV export shows twenty million)."""
-    plans, namer = _shown_and_named(diffs)
+    joined, without building a FieldChange for each (the CSV export shows twenty million).
+
+    The columns shown are worked out twice, once to know the names to load and once to show
+    them, rather than kept for the whole batch in between: a batch's worth of lists kept
+    alive sets off the garbage collector's full passes, which cost more than the lists."""
+    namer = _Namer()
+    for history_model, row, before in diffs:
+        if _names_related(history_model):
+            for column, value, was in _shown(history_model, row, before):
+                if column.related is not None:
+                    namer.want(column.related, value)
+                    if before is not None:
+                        namer.want(column.related, was)
+    namer.load()
     texts = []
-    for (_, row, before), shown in zip(diffs, plans, strict=True):
+    for history_model, row, before in diffs:
+        shown = _shown(history_model, row, before)
         if before is None:
             changes = [change_text(c.label, "", c.show(value, row, namer)) for c, value, _ in shown]
         else:
