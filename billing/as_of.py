@@ -58,7 +58,7 @@ def parse_moment(raw: str, *, now: dt.datetime) -> dt.datetime:
 def _as_of(model: type[models.Model], moment: dt.datetime, **whose: Any) -> models.QuerySet:
     """The latest history row of each record (of `whose`) at or before `moment`, unless the
     record had been deleted by then."""
-    history = history_model(model)
+    history: Any = history_model(model)  # its `objects` is simple-history's manager
     latest = (
         history.objects.filter(id=OuterRef("id"), history_date__lte=moment)
         .order_by("-history_date", "-history_id")

@@ -452,7 +452,9 @@ def previous_id(history_model: type[models.Model]) -> Case:
     return Case(
         When(history_type="+", then=Value(None)),
         default=Subquery(previous.values("history_id")[:1]),
-        output_field=models.BigIntegerField(),
+        # A history id, typed as the table's key: an auto field needs no conversion of the
+        # values read (an integer field would pass each of a million through int()).
+        output_field=history_model._meta.pk,
     )
 
 
@@ -511,7 +513,7 @@ def describe(
 def object_history(model: type[models.Model], pk: int, *, size: int = 200) -> list[Change]:
     """One object's history, newest first (the oldest row of the page compared with the one
     before it, so it too shows what changed)."""
-    history = history_model(model)
+    history: Any = history_model(model)  # its `objects` is simple-history's manager
     rows = list(
         history.objects.filter(id=pk)
         .select_related("history_user")
