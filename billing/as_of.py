@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils.dateparse import parse_date, parse_datetime
 
+from billing.diffs import history_model
 from billing.entitlements import Entitlement
 from billing.models import (
     BalanceTransaction,
@@ -57,7 +58,7 @@ def parse_moment(raw: str, *, now: dt.datetime) -> dt.datetime:
 def _as_of(model: type[models.Model], moment: dt.datetime, **whose: Any) -> models.QuerySet:
     """The latest history row of each record (of `whose`) at or before `moment`, unless the
     record had been deleted by then."""
-    history = model.history.model  # type: ignore[attr-defined]
+    history: Any = history_model(model)  # its `objects` is simple-history's manager
     latest = (
         history.objects.filter(id=OuterRef("id"), history_date__lte=moment)
         .order_by("-history_date", "-history_id")

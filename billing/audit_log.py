@@ -21,17 +21,21 @@ import datetime as dt
 import functools
 import heapq
 import io
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
 
+import psycopg
 from django.apps import apps
 from django.db import connection, models, transaction
 from django.db.models import Model
+from django.db.models.utils import create_namedtuple_class
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from psycopg import pq
 
 from accounts.audit import audited, is_historied
 from accounts.models import User
@@ -53,11 +57,7 @@ def historied_models() -> list[type[Model]]:
     return sorted(found, key=lambda model: model._meta.label_lower)
 
 
-@functools.cache
-def history_model(model: type[Model]) -> type[Model]:
-    """The model's history table. (`model.history` builds a new manager class on every
-    access, half a millisecond each: too much for one per table per page.)"""
-    return model.history.model  # type: ignore[attr-defined]
+history_model = diffs.history_model
 
 
 def _customer_column(model: type[Model]) -> str | None:
@@ -196,6 +196,24 @@ class Entry(NamedTuple):  # a tuple: the CSV export makes a million of them
     def changes_text(self) -> str:
         return "; ".join(change.text for change in self.changes)
 
+    # What the page's row shows, worked out here: a template filter or tag per row costs
+    # more than the rest of the page's rendering.
+    @property
+    def when_shown(self) -> str:
+        """The time in the current time zone, as "2026-11-30 14:05:09"."""
+        return timezone.localtime(self.when).isoformat(" ", "seconds")[:19]
+
+    @property
+    def first_changes(self) -> list[str]:
+        return [change.text for change in self.changes[:SHOWN_CHANGES]]
+
+    @property
+    def more_changes(self) -> bool:
+        return len(self.changes) > SHOWN_CHANGES
+
+
+SHOWN_CHANGES = 6  # per row of the page; the object's history shows them all
+
 
 @dataclass(frozen=True)
 class Page:
@@ -258,28 +276,60 @@ def _page_keys(filters: AuditFilters, count: int) -> list[Key]:
     """The keys (time, label, history id) of the first `count` rows of the filtered view.
 
     On PostgreSQL one query: a UNION ALL of each table's newest `count` keys (each an index
-    scan that stops after `count` rows), ordered and cut once more. Databases that can't
-    limit the branches of a UNION (SQLite, the demo's) get one query per table."""
+    scan that stops after `count` rows), ordered and cut once more. Each branch is its table's
+    query compiled by the ORM (`_history_rows`, the one definition of the view) and the
+    branches are joined as SQL: the ORM's own union compiles each branch again, several
+    milliseconds a page for nothing. Databases that can't limit the branches of a UNION
+    (SQLite, the demo's) get one query per table."""
     branches = [
-        _history_rows(model, filters)
-        .annotate(
-            record_label=models.Value(model._meta.label_lower, output_field=models.CharField())
-        )
-        .values_list("history_date", "record_label", "history_id")[:count]
+        (model._meta.label_lower, _history_rows(model, filters).values_list(*_KEY_COLUMNS))
         for model in filters.models()
     ]
     if not branches:
         return []
-    if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
-        union = branches[0].union(*branches[1:], all=True)
-        return list(union.order_by("-history_date", "-record_label", "-history_id")[:count])
-    return list(islice(heapq.merge(*map(list, branches), reverse=True), count))
+    if not (connection.features.supports_slicing_ordering_in_compound and len(branches) > 1):
+        per_table = [
+            [(when, label, history_id) for when, history_id in rows[:count]]
+            for label, rows in branches
+        ]
+        return list(islice(heapq.merge(*per_table, reverse=True), count))
+    parts: list[str] = []
+    params: list[Any] = []
+    for label, rows in branches:
+        sql, branch_params = rows[:count].query.sql_with_params()
+        parts.append(f"(SELECT %s, branch.* FROM ({sql}) AS branch)")
+        params += [label, *branch_params]
+    union = " UNION ALL ".join(parts)
+    with connection.cursor() as cursor:
+        # Columns: label, history_date, history_id; the keyset is (time, label, id).
+        cursor.execute(f"{union} ORDER BY 2 DESC, 1 DESC, 3 DESC LIMIT %s", [*params, count])
+        return [(when, label, history_id) for label, when, history_id in cursor.fetchall()]
+
+
+_KEY_COLUMNS = ("history_date", "history_id")
+
+
+def _read_columns(history: type[Model]) -> list[str]:
+    """The columns a page or an export reads of each history row: all but the bookkeeping
+    ones (payloads, raw bodies). Rows are read as named tuples, not model instances: building
+    an instance costs more than everything else done with the row."""
+    return [f.attname for f in history._meta.concrete_fields if f.name not in diffs.SKIPPED]
+
+
+def _versions(history: type[Model], history_ids: Iterable[int]) -> dict[int, Any]:
+    """The history rows of `history_ids` (previous versions, to diff against), by id: one
+    query."""
+    wanted = set(history_ids)
+    if not wanted:
+        return {}
+    rows = diffs.with_pks(history._default_manager.order_by(), wanted)
+    return {row.history_id: row for row in rows.values_list(*_read_columns(history), named=True)}
 
 
 def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
     """The history rows named by `keys`, in their order, each with its previous version:
-    per table shown, one query for the rows (with their actor, and their previous version's
-    id annotated), one for those previous versions."""
+    per table shown, one query for the rows (with their actor's username, and their previous
+    version's id annotated), one for those previous versions."""
     by_table: dict[str, list[int]] = {}
     for _, label, history_id in keys:
         by_table.setdefault(label, []).append(history_id)
@@ -289,12 +339,14 @@ def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
         history = history_model(model)
         rows = list(
             history._default_manager.filter(history_id__in=history_ids)
-            .select_related("history_user")
             .annotate(previous_id=diffs.previous_id(history))
+            .values_list(
+                *_read_columns(history), "previous_id", "history_user__username", named=True
+            )
         )
-        previous = diffs.previous_versions(history, rows)
+        previous = _versions(history, (row.previous_id for row in rows if row.previous_id))
         for row in rows:
-            found[(label, row.history_id)] = (history, row, previous.get((history, row.history_id)))
+            found[(label, row.history_id)] = (history, row, previous.get(row.previous_id))
     return [found[(label, history_id)] for _, label, history_id in keys]
 
 
@@ -302,12 +354,25 @@ def _rows_of(keys: list[Key]) -> list[diffs.Diff]:
 _NAMING_FIELDS = ("name", "username", "external_ref", "number", "code", "stripe_event_id")
 
 
-def _describe(row: Any) -> str:
-    for name in _NAMING_FIELDS:
-        value = getattr(row, name, None)
+def _describe(history: type[Model], row: Any) -> str:
+    for name in _naming_columns(history):
+        value = getattr(row, name)
         if value:
             return f"#{row.id} {value}"
     return f"#{row.id}"
+
+
+@functools.cache
+def _naming_columns(history: type[Model]) -> tuple[str, ...]:
+    """The naming columns the history table has, in `_NAMING_FIELDS` order (asking a row
+    for a column it lacks costs an exception each time)."""
+    columns = set(_read_columns(history))
+    return tuple(name for name in _NAMING_FIELDS if name in columns)
+
+
+@functools.cache
+def _has_column(history: type[Model], name: str) -> bool:
+    return name in _read_columns(history)
 
 
 @functools.cache
@@ -327,36 +392,41 @@ class _Usernames(dict[int, str]):
             self.update(User._base_manager.filter(pk__in=missing).values_list("pk", "username"))
 
 
+def _entry(
+    history: type[Model], row: Any, usernames: _Usernames, changes: list[diffs.FieldChange]
+) -> Entry:
+    label, model_name = _kind_of_record(history)
+    reason = row.history_change_reason or ""
+    amount = row.amount if _has_column(history, "amount") else None
+    # Positional: the CSV export makes a million of these, and keywords cost twice as much.
+    return Entry(
+        row.history_date,  # when
+        label,
+        row.history_id,
+        model_name,
+        row.id,  # object_id
+        _describe(history, row),  # object_repr
+        CHANGE_TYPES.get(row.history_type, row.history_type),  # change
+        diffs.actor_of(usernames.get(row.history_user_id), reason),  # actor
+        reason,
+        row.history_ticket,  # ticket
+        row.id
+        if label == "billing.customer"
+        else (row.customer_id if _has_column(history, "customer_id") else None),
+        amount if isinstance(amount, int) else None,  # amount
+        (row.currency or "") if _has_column(history, "currency") else "",
+        changes,
+    )
+
+
 def _entries(items: list[diffs.Diff], usernames: _Usernames) -> list[Entry]:
     """The rows as entries, diffed against their previous versions (related records named
     in one query per kind, actors in at most one)."""
     usernames.load(row.history_user_id for _, row, _ in items)
-    entries = []
-    for (history, row, _), changes in zip(items, diffs.field_changes(items), strict=True):
-        label, model_name = _kind_of_record(history)
-        reason = row.history_change_reason or ""
-        amount = getattr(row, "amount", None)
-        entries.append(
-            Entry(
-                when=row.history_date,
-                label=label,
-                history_id=row.history_id,
-                model_name=model_name,
-                object_id=row.id,
-                object_repr=_describe(row),
-                change=CHANGE_TYPES.get(row.history_type, row.history_type),
-                actor=diffs.actor_of(usernames.get(row.history_user_id), reason),
-                reason=reason,
-                ticket=row.history_ticket,
-                customer_id=row.id
-                if label == "billing.customer"
-                else getattr(row, "customer_id", None),
-                amount=amount if isinstance(amount, int) else None,
-                currency=getattr(row, "currency", "") or "",
-                changes=changes,
-            )
-        )
-    return entries
+    return [
+        _entry(history, row, usernames, changes)
+        for (history, row, _), changes in zip(items, diffs.field_changes(items), strict=True)
+    ]
 
 
 def page(filters: AuditFilters, *, size: int = 50) -> Page:
@@ -366,7 +436,9 @@ def page(filters: AuditFilters, *, size: int = 50) -> Page:
     keys = _page_keys(filters, size + 1)
     items = _rows_of(keys[:size])
     actors = {
-        row.history_user_id: row.history_user.username for _, row, _ in items if row.history_user
+        row.history_user_id: row.history_user__username
+        for _, row, _ in items
+        if row.history_user_id is not None
     }
     entries = _entries(items, _Usernames(actors))
     next_cursor = entries[size - 1].cursor if len(keys) > size else None
@@ -390,35 +462,58 @@ CSV_HEADER = [
     "changes",
 ]
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 
 
 def safe_cell(value: Any) -> str:
     """A cell a spreadsheet shows as text: a formula-like start (=, +, -, @, tab, CR) gets a
     leading apostrophe, except a plain number such as -2000, which stays a number."""
     text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN_NUMBER.fullmatch(text):
+    if text[:1] in _FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
 
-def _csv_row(entry: Entry) -> list[str]:
+def _csv_row(entry: Entry, changes_text: str, safe: Mapping[str, str]) -> list[Any]:
+    """The entry's cells, each through `safe_cell` but the time and the integers: a time
+    starts with its year and an integer is a plain number, which `safe_cell` leaves as they
+    are (the csv module writes an integer as `str` does). `safe` holds the cells already made
+    safe of the texts that repeat from row to row (actors, reasons, kinds)."""
     return [
-        safe_cell(cell)
-        for cell in (
-            entry.when.astimezone(dt.UTC).isoformat(),
-            entry.actor,
-            entry.label,
-            entry.object_id,
-            entry.object_repr,
-            entry.change,
-            entry.reason,
-            entry.ticket,
-            entry.customer_id if entry.customer_id is not None else "",
-            entry.amount if entry.amount is not None else "",
-            entry.currency,
-            entry.changes_text,
-        )
+        entry.when.astimezone(dt.UTC).isoformat(),
+        safe[entry.actor],
+        safe[entry.label],
+        entry.object_id if isinstance(entry.object_id, int) else safe_cell(entry.object_id),
+        safe_cell(entry.object_repr),
+        safe[entry.change],
+        safe[entry.reason],
+        safe[entry.ticket],
+        entry.customer_id if entry.customer_id is not None else "",
+        entry.amount if entry.amount is not None else "",
+        safe[entry.currency],
+        safe_cell(changes_text),
     ]
+
+
+class _SafeCells(dict[str, str]):
+    """`safe_cell` of texts, each worked out once (the export's repeating cells)."""
+
+    def __missing__(self, text: str) -> str:
+        self[text] = cell = safe_cell(text)
+        return cell
+
+
+def _csv_rows(items: list[diffs.Diff], usernames: _Usernames) -> Iterator[list[Any]]:
+    """The rows as CSV cells: what `_entries` shows, the changes as one text. Each row's
+    cells are made as the writer takes them (a batch of them kept would keep the garbage
+    collector busy)."""
+    usernames.load(row.history_user_id for _, row, _ in items)
+    safe = _SafeCells()
+    texts = diffs.changes_texts(items)
+    return (
+        _csv_row(_entry(history, row, usernames, []), text, safe)
+        for (history, row, _), text in zip(items, texts, strict=True)
+    )
 
 
 # Rows per fetch of each table's server-side cursor, and per batch diffed and written: big
@@ -427,32 +522,20 @@ def _csv_row(entry: Entry) -> list[str]:
 EXPORT_CHUNK = 2000
 
 
-def _export_columns(history: type[Model]) -> list[str]:
-    """The columns the export reads: all but the bookkeeping ones (payloads, raw bodies)."""
-    return [f.attname for f in history._meta.concrete_fields if f.name not in diffs.SKIPPED]
-
-
 def _table_export(model: type[Model], filters: AuditFilters, chunk: int) -> Iterator[Any]:
     """One table's rows of the filtered view, newest first, as (key..., diff) tuples: read
     with a server-side cursor, each chunk's previous versions in one query by id (their ids
     come with the rows, each an index probe)."""
     history = history_model(model)
     label = model._meta.label_lower
-    columns = _export_columns(history)
-    rows = (
+    rows = _stream(
         _history_rows(model, filters)
         .annotate(previous_id=diffs.previous_id(history))
-        .values_list(*columns, "previous_id", named=True)
-        .iterator(chunk_size=chunk)
+        .values_list(*_read_columns(history), "previous_id", named=True),
+        chunk,
     )
     while batch := list(islice(rows, chunk)):
-        wanted = [row.previous_id for row in batch if row.previous_id]
-        before = {
-            row.history_id: row
-            for row in history._default_manager.filter(history_id__in=wanted).values_list(
-                *columns, named=True
-            )
-        }
+        before = _versions(history, (row.previous_id for row in batch if row.previous_id))
         for row in batch:
             yield (
                 row.history_date,
@@ -462,14 +545,55 @@ def _table_export(model: type[Model], filters: AuditFilters, chunk: int) -> Iter
             )
 
 
-def export_rows(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterator[list[Entry]]:
-    """Every entry of the filtered view, newest first, in batches: each table streamed in
-    its own cursor, the streams merged on the keyset (memory flat, whatever the rows)."""
+def _stream(rows: models.QuerySet, chunk: int) -> Iterator[Any]:
+    """The named tuples of `rows` (a `values_list(..., named=True)`), read `chunk` at a time
+    from a server-side cursor. On PostgreSQL, when no column needs converting by Django, the
+    rows come in the binary format: a timestamp read as text costs psycopg (and PostgreSQL
+    to write) several times a binary one, and a history row holds up to eight. Anywhere
+    else, through the queryset's own iterator."""
+    query = rows.query
+    names = [*query.extra_select, *query.values_select, *query.annotation_select]
+    compiler = query.get_compiler(rows.db)
+    sql, params = compiler.as_sql()
+    converters = compiler.get_converters([expression for expression, _, _ in compiler.select])
+    if (
+        connection.vendor != "postgresql"
+        or converters
+        or list(rows._fields) != names  # type: ignore[attr-defined]
+        or connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    ):
+        yield from rows.iterator(chunk_size=chunk)
+        return
+    row_class = create_namedtuple_class(*names)
+    new = tuple.__new__
+    connection.ensure_connection()
+    # psycopg's own server-side cursor (Django's binds parameters on the client, which rules
+    # out binary results), wrapped as Django wraps its cursors: it shows among the queries.
+    raw = psycopg.ServerCursor(connection.connection, f"audit_export_{next(_cursor_ids)}")
+    raw.format = pq.Format.BINARY
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    # (django-stubs type the argument as Django's wrapper; Django wraps a DB-API cursor.)
+    with wrap(raw) as cursor:  # type: ignore[arg-type]
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(chunk):
+            for row in batch:
+                yield new(row_class, row)
+
+
+_cursor_ids = itertools.count(1)
+
+
+def export_rows(
+    filters: AuditFilters, *, chunk: int = EXPORT_CHUNK
+) -> Iterator[Iterator[list[Any]]]:
+    """Every row of the filtered view as CSV cells, newest first, in batches: each table
+    streamed in its own cursor, the streams merged on the keyset (memory flat, whatever the
+    rows)."""
     streams = [_table_export(model, filters, chunk) for model in filters.models()]
     merged = heapq.merge(*streams, reverse=True)
     usernames = _Usernames()
     while batch := list(islice(merged, chunk)):
-        yield _entries([item[-1] for item in batch], usernames)
+        yield _csv_rows([item[-1] for item in batch], usernames)
 
 
 def export_csv(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterable[str]:
@@ -486,10 +610,10 @@ def export_csv(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterable[
             # second of it before its first row, for nothing.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-        for entries in export_rows(filters, chunk=chunk):
+        for rows in export_rows(filters, chunk=chunk):
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows(map(_csv_row, entries))
+            writer.writerows(rows)
             yield buffer.getvalue()
 
 

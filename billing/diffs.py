@@ -16,6 +16,7 @@ import datetime as dt
 import decimal
 import functools
 import itertools
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,12 @@ SKIPPED = {
 NOT_MONEY = {"measure", "quantity", "attempts", "occurrences", "position", "number", "status"}
 
 
-@dataclass(frozen=True, slots=True)  # slots: the CSV export makes ten million of them
+def change_text(field: str, old: str, new: str) -> str:
+    """A change as people read it: "Field: old → new", or "Field: value" for an initial value."""
+    return f"{field}: {old} → {new}" if old else f"{field}: {new}"
+
+
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     field: str
     old: str
@@ -54,8 +60,7 @@ class FieldChange:
 
     @property
     def text(self) -> str:
-        """As people read it: "Field: old → new", or "Field: value" for an initial value."""
-        return f"{self.field}: {self.old} → {self.new}" if self.old else f"{self.field}: {self.new}"
+        return change_text(self.field, self.old, self.new)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,13 @@ def actor_of(username: str | None, reason: str) -> str:
     if username is not None:
         return username
     return "Stripe" if "stripe" in (reason or "").lower() else "system"
+
+
+@functools.cache
+def history_model(model: type[models.Model]) -> type[models.Model]:
+    """The model's history table. (`model.history` builds a new manager class on every
+    access, half a millisecond each: too much for one per table per page.)"""
+    return model.history.model  # type: ignore[attr-defined]
 
 
 @functools.cache
@@ -151,12 +163,17 @@ NAMED_BY = {
 }
 
 
-def _with_pks(records: models.QuerySet, pks: set[Any]) -> models.QuerySet:
+def with_pks(records: models.QuerySet, pks: Iterable[Any]) -> models.QuerySet:
     """The records whose primary key is one of `pks`. On PostgreSQL the keys go as one array
-    parameter: an IN list of thousands costs more to build than to run."""
-    if connection.vendor == "postgresql":
-        return records.filter(pk__in=RawSQL("SELECT unnest(%s)", [list(pks)]))
-    return records.filter(pk__in=pks)
+    parameter: an IN list of thousands costs more to build than to run (and integer keys go
+    as the array's text, which psycopg needn't inspect key by key)."""
+    wanted = list(pks)
+    if connection.vendor != "postgresql":
+        return records.filter(pk__in=wanted)
+    if all(type(pk) is int for pk in wanted):
+        keys = "{" + ",".join(map(str, wanted)) + "}"
+        return records.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [keys]))
+    return records.filter(pk__in=RawSQL("SELECT unnest(%s)", [wanted]))
 
 
 def name_from(model: type[models.Model], columns: dict[str, Any]) -> str:
@@ -183,7 +200,7 @@ class _Namer:
     def load(self) -> None:
         for related, pks in self.wanted.items():
             label = related._meta.label_lower
-            records = _with_pks(related._base_manager.order_by(), pks)  # unsorted
+            records = with_pks(related._base_manager.order_by(), pks)  # unsorted
             if label in NAMED_BY:
                 columns = NAMED_BY[label]
                 for pk, *values in records.values_list("pk", *columns):
@@ -219,7 +236,9 @@ def _when(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None and value.tzinfo is not dt.UTC:
+        # Only the wall time is shown: a moment already at offset zero (the database's UTC,
+        # whichever tzinfo object carries it) needs no conversion.
+        if value.tzinfo is not None and value.utcoffset():
             value = value.astimezone(dt.UTC)
         return value.isoformat(" ", "minutes")[:16] + " UTC"
     return _plain(value)
@@ -256,10 +275,24 @@ def _shower(history_model: type[models.Model], f: models.Field) -> Show:
 
         return money
     if isinstance(f, models.DateTimeField):
-        return lambda value, row, namer: _when(value)
+        return _show_when
     if isinstance(f, models.CharField | models.TextField):
-        return lambda value, row, namer: _text(value)
-    return lambda value, row, namer: _plain(value)
+        return _show_text
+    return _show_plain
+
+
+# The showers of the commonest columns, called as they are (a lambda around each would be one
+# more call for each of the export's twenty million values).
+def _show_when(value: Any, row: Any, namer: _Namer) -> str:
+    return _when(value)
+
+
+def _show_text(value: Any, row: Any, namer: _Namer) -> str:
+    return value if value and isinstance(value, str) else _plain(value)
+
+
+def _show_plain(value: Any, row: Any, namer: _Namer) -> str:
+    return _plain(value)
 
 
 @dataclass(frozen=True)
@@ -285,18 +318,71 @@ def _columns(history_model: type[models.Model]) -> tuple[_Column, ...]:
     )
 
 
-def _shown(history_model: type[models.Model], row: Any, before: Any) -> list[_Column]:
-    """The columns a change shows: those that differ from the previous version, or for a
-    creation every column with a value."""
-    columns = _columns(history_model)
+@functools.cache
+def _tracked_values(history_model: type[models.Model]) -> Callable[[Any], tuple[Any, ...]]:
+    """The row's tracked values in `_columns` order, read in one call (a model instance or
+    a named tuple alike)."""
+    return _getter([c.attname for c in _columns(history_model)])
+
+
+@functools.cache
+def _initial_columns(
+    history_model: type[models.Model],
+) -> tuple[tuple[_Column, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The columns a creation may show (all but the primary key) and their values' getter."""
+    columns = tuple(c for c in _columns(history_model) if not c.primary_key)
+    return columns, _getter([c.attname for c in columns])
+
+
+def _getter(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) == 1:
+        return lambda row: (getattr(row, names[0]),)
+    return operator.attrgetter(*names)  # type: ignore[return-value]
+
+
+ShownColumns = list[tuple[_Column, Any, Any]]  # (column, new value, old value) of each
+
+
+def _shown(history_model: type[models.Model], row: Any, before: Any) -> ShownColumns:
+    """The columns a change shows, with their new and old values: those that differ from
+    the previous version, or for a creation every column with a value (old value None)."""
     if before is None:
+        columns, values = _initial_columns(history_model)
+        # "Has a value": neither None nor "" (`is not None` first: most values are neither).
         return [
-            c for c in columns if not c.primary_key and getattr(row, c.attname) not in (None, "")
+            (c, v, None)
+            for c, v in zip(columns, values(row), strict=True)
+            if v is not None and v != ""
         ]
-    return [c for c in columns if getattr(row, c.attname) != getattr(before, c.attname)]
+    columns = _columns(history_model)
+    values = _tracked_values(history_model)
+    return [
+        (c, v, was)
+        for c, v, was in zip(columns, values(row), values(before), strict=True)
+        if v != was
+    ]
 
 
 Diff = tuple[type[models.Model], Any, Any]  # (history model, row, previous version or None)
+
+
+def _shown_and_named(
+    diffs: Sequence[Diff], known: Iterable[models.Model] = ()
+) -> tuple[list[ShownColumns], _Namer]:
+    """What each diff shows, and the names of the related records it names, loaded in one
+    query per related model (none for those `known`)."""
+    namer = _Namer(known)
+    plans = []
+    for history_model, row, before in diffs:
+        shown = _shown(history_model, row, before)
+        for column, value, was in shown:
+            if column.related is not None:
+                namer.want(column.related, value)
+                if before is not None:
+                    namer.want(column.related, was)
+        plans.append(shown)
+    namer.load()
+    return plans, namer
 
 
 def field_changes(
@@ -304,28 +390,53 @@ def field_changes(
 ) -> list[list[FieldChange]]:
     """Each (history model, row, previous version) as the changes people read, the related
     records they name loaded in one query per related model (none for those `known`)."""
-    namer = _Namer(known)
-    plans = []
-    for history_model, row, before in diffs:
-        shown = _shown(history_model, row, before)
-        for column in shown:
-            if column.related is not None:
-                namer.want(column.related, getattr(row, column.attname))
-                if before is not None:
-                    namer.want(column.related, getattr(before, column.attname))
-        plans.append(shown)
-    namer.load()
+    plans, namer = _shown_and_named(diffs, known)
     return [
         [
             FieldChange(
                 c.label,
-                "" if before is None else c.show(getattr(before, c.attname), before, namer),
-                c.show(getattr(row, c.attname), row, namer),
+                "" if before is None else c.show(was, before, namer),
+                c.show(value, row, namer),
             )
-            for c in shown
+            for c, value, was in shown
         ]
         for (_, row, before), shown in zip(diffs, plans, strict=True)
     ]
+
+
+@functools.cache
+def _names_related(history_model: type[models.Model]) -> bool:
+    return any(c.related is not None for c in _columns(history_model))
+
+
+def changes_texts(diffs: Sequence[Diff]) -> list[str]:
+    """Each diff's changes as one text, "; " between them: what `field_changes` gives,
+    joined, without building a FieldChange for each (the CSV export shows twenty million).
+
+    The columns shown are worked out twice, once to know the names to load and once to show
+    them, rather than kept for the whole batch in between: a batch's worth of lists kept
+    alive sets off the garbage collector's full passes, which cost more than the lists."""
+    namer = _Namer()
+    for history_model, row, before in diffs:
+        if _names_related(history_model):
+            for column, value, was in _shown(history_model, row, before):
+                if column.related is not None:
+                    namer.want(column.related, value)
+                    if before is not None:
+                        namer.want(column.related, was)
+    namer.load()
+    texts = []
+    for history_model, row, before in diffs:
+        shown = _shown(history_model, row, before)
+        if before is None:
+            changes = [change_text(c.label, "", c.show(value, row, namer)) for c, value, _ in shown]
+        else:
+            changes = [
+                change_text(c.label, c.show(was, before, namer), c.show(value, row, namer))
+                for c, value, was in shown
+            ]
+        texts.append("; ".join(changes))
+    return texts
 
 
 Versions = dict[tuple[type[models.Model], int], Any]
@@ -341,7 +452,9 @@ def previous_id(history_model: type[models.Model]) -> Case:
     return Case(
         When(history_type="+", then=Value(None)),
         default=Subquery(previous.values("history_id")[:1]),
-        output_field=models.BigIntegerField(),
+        # A history id, typed as the table's key: an auto field needs no conversion of the
+        # values read (an integer field would pass each of a million through int()).
+        output_field=history_model._meta.pk,
     )
 
 
@@ -400,7 +513,7 @@ def describe(
 def object_history(model: type[models.Model], pk: int, *, size: int = 200) -> list[Change]:
     """One object's history, newest first (the oldest row of the page compared with the one
     before it, so it too shows what changed)."""
-    history = model.history.model  # type: ignore[attr-defined]
+    history: Any = history_model(model)  # its `objects` is simple-history's manager
     rows = list(
         history.objects.filter(id=pk)
         .select_related("history_user")

@@ -8,7 +8,7 @@ import io
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.audit import audited
 from billing import audit_log
@@ -165,3 +165,16 @@ def test_the_first_page_costs_the_same_queries_with_5_or_500_history_rows(suppor
     _load(make_subscription(large, price=price), 500, support_user)
 
     assert _log_queries(audit_log.AuditFilters(customer=large.pk)) == few
+
+
+def test_a_row_s_time_and_changes_read_as_the_page_showed_them_before(support_user):
+    make_action(make_customer(), support_user, ticket="ZD-7", reason="Duplicate charge")
+
+    entries = audit_log.page(audit_log.AuditFilters(ticket="ZD-7")).entries
+
+    assert entries
+    for entry in entries:
+        shown = dateformat.format(timezone.localtime(entry.when), "Y-m-d H:i:s")
+        assert entry.when_shown == shown
+        assert entry.first_changes == [change.text for change in entry.changes[:6]]
+        assert entry.more_changes == (len(entry.changes) > 6)

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -195,3 +195,23 @@ def test_the_names_of_the_records_named_most_read_only_the_columns_loaded(label)
 
     assert not captured.captured_queries
     assert name == str(record)
+
+
+def test_the_export_reads_the_same_rows_as_the_orm_does(support_user):
+    staff_work(support_user, 3)
+    history = audit_log.history_model(Payment)
+    rows = (
+        audit_log._history_rows(Payment, audit_log.AuditFilters(everyone=True))
+        .annotate(previous_id=diffs.previous_id(history))
+        .values_list(*audit_log._read_columns(history), "previous_id", named=True)
+    )
+
+    with transaction.atomic():
+        streamed = list(audit_log._stream(rows, 2))
+        read = list(rows.iterator(chunk_size=2))
+
+    assert streamed == read
+    assert [row._fields for row in streamed] == [row._fields for row in read]
+    assert [diffs._when(row.history_date) for row in streamed] == [
+        diffs._when(row.history_date) for row in read
+    ]
