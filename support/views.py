@@ -145,7 +145,6 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
                 .latest_with_refundable(
                     SECTION_ROWS + 1, offset=(pages["payments"] - 1) * SECTION_ROWS
                 )
-                .select_related("invoice")
                 .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("-created")))
             ),
             pages["payments"],
