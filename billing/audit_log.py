@@ -561,6 +561,9 @@ def _stream(rows: models.QuerySet, chunk: int) -> Iterator[Any]:
         or converters
         or list(rows._fields) != names  # type: ignore[attr-defined]
         or connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+        # A cursor WITHOUT HOLD lives in a transaction (export_csv opens one); outside one,
+        # the queryset's own iterator declares it WITH HOLD.
+        or not connection.in_atomic_block
     ):
         yield from rows.iterator(chunk_size=chunk)
         return

@@ -249,10 +249,6 @@ def _when(value: Any) -> str:
 _amount = functools.lru_cache(maxsize=8192)(format_amount)
 
 
-def _text(value: Any) -> str:
-    return value if value and isinstance(value, str) else _plain(value)
-
-
 def _shower(history_model: type[models.Model], f: models.Field) -> Show:
     """How the column's values are shown: the related record's name, the choice's label,
     an amount in the row's currency, or the plain value (dates and text without asking
@@ -366,6 +362,15 @@ def _shown(history_model: type[models.Model], row: Any, before: Any) -> ShownCol
 Diff = tuple[type[models.Model], Any, Any]  # (history model, row, previous version or None)
 
 
+def _want_names(namer: _Namer, shown: ShownColumns, before: Any) -> None:
+    """Ask for the names of the related records the shown columns hold, new and old."""
+    for column, value, was in shown:
+        if column.related is not None:
+            namer.want(column.related, value)
+            if before is not None:
+                namer.want(column.related, was)
+
+
 def _shown_and_named(
     diffs: Sequence[Diff], known: Iterable[models.Model] = ()
 ) -> tuple[list[ShownColumns], _Namer]:
@@ -375,11 +380,7 @@ def _shown_and_named(
     plans = []
     for history_model, row, before in diffs:
         shown = _shown(history_model, row, before)
-        for column, value, was in shown:
-            if column.related is not None:
-                namer.want(column.related, value)
-                if before is not None:
-                    namer.want(column.related, was)
+        _want_names(namer, shown, before)
         plans.append(shown)
     namer.load()
     return plans, namer
@@ -419,11 +420,7 @@ def changes_texts(diffs: Sequence[Diff]) -> list[str]:
     namer = _Namer()
     for history_model, row, before in diffs:
         if _names_related(history_model):
-            for column, value, was in _shown(history_model, row, before):
-                if column.related is not None:
-                    namer.want(column.related, value)
-                    if before is not None:
-                        namer.want(column.related, was)
+            _want_names(namer, _shown(history_model, row, before), before)
     namer.load()
     texts = []
     for history_model, row, before in diffs:

@@ -101,15 +101,23 @@ except ValueError:  # the URL may hold a password: not repeated in the message
     raise ImproperlyConfigured(
         "DATABASE_URL is not a database URL: set it like postgres://user:password@host:5432/name."
     ) from None
+# Options of our own join those the URL gives (`?sslmode=verify-full&connect_timeout=5`), which
+# win where both name one.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
     "DB_PREPARED_STATEMENTS", True
 ):
-    # Parameters bound by the server, and a statement run twice on a connection prepared there:
-    # PostgreSQL then plans it once per connection instead of on every run. The customer
-    # page's refundable and reversible subqueries cost ~3 ms to plan and 0.4 ms to run.
-    # A pooler in transaction mode (PgBouncer before 1.21) cannot carry prepared statements:
-    # DB_PREPARED_STATEMENTS=0 there.
-    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
+    # Parameters bound by the server, and a statement run twice on a connection prepared
+    # there: parsed once, and planned once where PostgreSQL finds a generic plan no costlier
+    # than the custom ones (the customer page's refundable and reversible subqueries cost ~3 ms
+    # to plan and 0.4 ms to run). A pooler in transaction mode cannot carry prepared
+    # statements (PgBouncer before 1.21, or without max_prepared_statements):
+    # DB_PREPARED_STATEMENTS=0 there. After a migration changes a column's type, a statement
+    # prepared before it fails once and its connection is replaced (billing/db.py).
+    DATABASES["default"]["OPTIONS"] = {
+        "server_side_binding": True,
+        "prepare_threshold": 2,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -117,6 +125,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
         ),
+        **DATABASES["default"].get("OPTIONS", {}),
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -167,10 +167,19 @@ def test_a_malformed_connection_age_fails_loudly():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, "{'server_side_binding': True, 'prepare_threshold': 2}"), ("0", "{}")],
+    [
+        (None, "{'server_side_binding': True, 'prepare_threshold': 2, 'sslmode': 'require'}"),
+        ("0", "{'sslmode': 'require'}"),
+    ],
 )
 def test_postgresql_statements_are_prepared_unless_a_pooler_forbids_it(value, expected):
-    env = {**PRODUCTION, **({"DB_PREPARED_STATEMENTS": value} if value is not None else {})}
+    """Beside the URL's own options (TLS, timeouts), which are kept."""
+    url = PRODUCTION["DATABASE_URL"] + "?sslmode=require"
+    env = {
+        **PRODUCTION,
+        "DATABASE_URL": url,
+        **({"DB_PREPARED_STATEMENTS": value} if value is not None else {}),
+    }
     result = manage(
         "shell",
         "-c",

@@ -1,21 +1,56 @@
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
 
+class AddIndexOnline(AddIndexConcurrently):
+    """CREATE INDEX CONCURRENTLY on PostgreSQL (a plain one would block every write to the
+    table while it reads it all); a plain index elsewhere (the demo's SQLite)."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return migrations.AddIndex.database_forwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return migrations.AddIndex.database_backwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+
+class RemoveIndexOnline(RemoveIndexConcurrently):
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return migrations.RemoveIndex.database_forwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return migrations.RemoveIndex.database_backwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+
 class Migration(migrations.Migration):
+    atomic = False  # CONCURRENTLY cannot run in a transaction
+
     dependencies = [
         ("billing", "0016_stripe_events_by_customer_created_id"),
     ]
 
     operations = [
-        # The new index first: the search has one to use throughout.
-        migrations.AddIndex(
+        # The new index first: the last4 search has one to use while the old one goes.
+        AddIndexOnline(
             model_name="payment",
             index=models.Index(
                 fields=["card_last4", "customer"], name="payment_card_last4_customer"
             ),
         ),
-        migrations.RemoveIndex(
-            model_name="payment",
-            name="payment_card_last4",
-        ),
+        RemoveIndexOnline(model_name="payment", name="payment_card_last4"),
     ]
