@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -19,7 +20,7 @@ from accounts import chain
 from accounts.access import StaffRequest, requires_mfa, requires_recent_auth, staff_view
 from accounts.models import User
 from accounts.roles import Role
-from billing import actions, admin_forms, diffs, health
+from billing import actions, admin_forms, diffs, health, paging
 from billing import audit_log as audit
 from billing import forms as billing_forms
 from billing.actions import policy as limits
@@ -37,7 +38,6 @@ from billing.models import (
     ReasonCode,
 )
 from billing.money import format_amount
-from billing.paging import page_number
 
 
 @login_not_required
@@ -75,27 +75,45 @@ APPROVAL_TABS = {
 
 
 APPROVALS_PAGE = 25  # cards a page; each pending one loads its preview as it stands now
+# Each tab's order, as (moment, ascending): the key its pages follow. Cards are decided and
+# withdrawn in place, so a page starts after the last card shown, not at an offset that
+# those would shift.
+APPROVAL_ORDER = {
+    "waiting": ("expires_at", True),
+    "mine": ("created_at", False),
+    "decided": ("decided_at", False),
+}
 
 
 def _approval_rows(
-    request: StaffRequest, tab: str, now: dt.datetime, number: int
+    request: StaffRequest, tab: str, now: dt.datetime, after: tuple[dt.datetime, int] | None
 ) -> list[ApprovalRequest]:
-    """Page `number` of the tab's requests, and the first of the next page if there is one."""
-    start = (number - 1) * APPROVALS_PAGE
-    window = slice(start, start + APPROVALS_PAGE + 1)
+    """The tab's page after `after` (from its start if None), and one row more if there is."""
+    moment, ascending = APPROVAL_ORDER[tab]
+    order = (moment, "pk") if ascending else (f"-{moment}", "-pk")
     rows = ApprovalRequest.objects.select_related(
         "action__customer", "action__actor", "requested_by", "decided_by"
     )
     if tab == "waiting":
+        listed = limits.decidable_by(request.user, now)
+    elif tab == "mine":
+        listed = rows.filter(requested_by=request.user)
+    else:
+        listed = rows.decided()
+    if after is not None:
+        beyond = "gt" if ascending else "lt"
+        listed = listed.filter(
+            Q(**{f"{moment}__{beyond}": after[0]})
+            | Q(**{moment: after[0], f"pk__{beyond}": after[1]})
+        )
+    listed = listed.order_by(*order)
+    if tab == "waiting":
         # The page's ids first (the pending-requests index serves them), then their rows: as
         # one query PostgreSQL joined every request of the table to its action before keeping
         # the few the user may decide.
-        waiting = limits.decidable_by(request.user, now).order_by("expires_at", "pk")
-        page = list(waiting.values_list("pk", flat=True)[window])
-        return list(rows.filter(pk__in=page).order_by("expires_at", "pk"))
-    if tab == "mine":
-        return list(rows.filter(requested_by=request.user).order_by("-created_at", "-pk")[window])
-    return list(rows.decided().order_by("-decided_at", "-pk")[window])
+        page = list(listed.values_list("pk", flat=True)[: APPROVALS_PAGE + 1])
+        return list(rows.filter(pk__in=page).order_by(*order))
+    return list(listed[: APPROVALS_PAGE + 1])
 
 
 def _left(delta: dt.timedelta) -> str:
@@ -110,9 +128,11 @@ def approvals(request: StaffRequest) -> TemplateResponse:
     tab = request.GET.get("tab", "waiting")
     if tab not in APPROVAL_TABS:
         tab = "waiting"
-    number = page_number(request.GET.get("page", ""))
-    rows = _approval_rows(request, tab, now, number)
+    after = paging.parse_keyset(request.GET.get("after", ""))
+    rows = _approval_rows(request, tab, now, after)
     more, rows = len(rows) > APPROVALS_PAGE, rows[:APPROVALS_PAGE]
+    moment = APPROVAL_ORDER[tab][0]
+    next_after = paging.keyset_cursor(getattr(rows[-1], moment), rows[-1].pk) if more else ""
     page = [row.pk for row in rows]
     decidable = (
         set(page)  # the tab lists just those
@@ -140,8 +160,8 @@ def approvals(request: StaffRequest) -> TemplateResponse:
             "tabs": APPROVAL_TABS,
             "cards": cards,
             "now": now,
-            "number": number,
-            "more": more,
+            "after": after,
+            "next_after": next_after,
         },
     )
 

@@ -1,5 +1,7 @@
 import datetime as dt
 import hashlib
+import re
+from urllib.parse import unquote
 
 import pytest
 from django.db import connection
@@ -162,23 +164,34 @@ def test_staff_page_lists_roles(client, admin_user, support_user):
 
 
 def test_the_inbox_pages_every_request_without_gaps(client, support_user, finance_user):
+    """Pages follow the last card shown, so cards decided in place on one page (they leave the
+    tab) shift nothing: the next page starts where this one ended."""
     customer = make_customer()
     with audited(actor=support_user, reason="test: thirty requests waiting"):
         made = [make_pending(customer, support_user, make_payment(customer)) for _ in range(30)]
     client.force_login(finance_user)
 
-    first = client.get("/approvals/", {"tab": "waiting"})
-    second = client.get("/approvals/", {"tab": "waiting", "page": "2"})
-    malformed = [client.get("/approvals/", {"tab": "waiting", "page": p}) for p in ("x", "²")]
-
     def shown(response):
         return [card["approval"].pk for card in response.context["cards"]]
 
+    first = client.get("/approvals/", {"tab": "waiting"})
+    html = first.content.decode()
+    next_link = re.search(r'href="\?tab=waiting&amp;after=([^"]+)"', html).group(1)
+    with audited(actor=finance_user, reason="test: three decided on the first page"):
+        for approval in ApprovalRequest.objects.filter(pk__in=shown(first)[:3]):
+            approval.decision, approval.decided_by = "rejected", finance_user
+            approval.decided_at, approval.decision_note = timezone.now(), "not needed"
+            approval.save()
+    second = client.get("/approvals/", {"tab": "waiting", "after": unquote(next_link)})
+    malformed = [
+        client.get("/approvals/", {"tab": "waiting", "after": raw})
+        for raw in ("x", "2026-13-01|1", "2026-12-01T00:00:00|²", "2026-12-01T00:00:00|4")
+    ]
+
     assert len(shown(first)) == 25
     assert shown(first) + shown(second) == [request.pk for request in made]
-    assert 'href="?tab=waiting&amp;page=2"' in first.content.decode()
-    assert 'href="?tab=waiting&amp;page=1"' in second.content.decode()
-    assert "page=3" not in second.content.decode()
-    for response in malformed:  # a malformed page opens the first
+    assert "Next" not in second.content.decode()
+    assert 'href="?tab=waiting">← First page' in second.content.decode()
+    for response in malformed:  # not a cursor (or one without its zone): the first page
         assert response.status_code == 200
-        assert shown(response) == shown(first)
+        assert shown(response) == [r.pk for r in made[3:28]]
