@@ -11,7 +11,7 @@ from billing.db import is_stale_plan
 
 
 @pytest.fixture
-def probe_table(transactional_db):
+def probe_table(committed_db):
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE stale_plan_probe (id integer, code varchar(8))")
         cursor.execute("INSERT INTO stale_plan_probe VALUES (1, 'a')")
