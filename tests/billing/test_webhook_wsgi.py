@@ -4,8 +4,6 @@ line as the whole middleware stack; every other request goes through the whole s
 
 import json
 import logging
-import time
-import uuid
 from contextlib import contextmanager
 
 import pytest
@@ -19,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts import chain
 from billing.models import StripeEvent
 from billing.wsgi import application
-from devtools.stripe_emulator import signature_header
+from devtools.benchmark import measure
 
 # Different in every answer (the request id, the CSP nonce); all other headers are the same.
 PER_ANSWER = {"X-Request-ID", "Content-Security-Policy"}
@@ -55,18 +53,7 @@ def call(app, environ: dict) -> tuple[int, dict[str, str], bytes]:
 
 def signed_event() -> tuple[str, str]:
     """A customer.updated event as Stripe sends it, and its Stripe-Signature header."""
-    body = json.dumps(
-        {
-            "id": f"evt_wsgi_{uuid.uuid4().hex}",
-            "object": "event",
-            "type": "customer.updated",
-            "api_version": "2025-01-27.acacia",
-            "created": int(time.time()),
-            "livemode": False,
-            "data": {"object": {"id": "cus_wsgi", "object": "customer"}},
-        }
-    )
-    return body, signature_header(body, settings.STRIPE_WEBHOOK_SECRET)
+    return measure.signed_event("cus_wsgi")
 
 
 def post(body: str, signature: str, *, path: str = "/stripe/webhook/", **headers: str) -> dict:
