@@ -1,30 +1,6 @@
-from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
-
-class OnlineOnPostgres:
-    """CONCURRENTLY on PostgreSQL (a plain CREATE INDEX would block every write to the table
-    while it reads it all); the plain operation elsewhere (the demo's SQLite)."""
-
-    plain: type
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        return self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        return self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
-
-
-class AddIndexOnline(OnlineOnPostgres, AddIndexConcurrently):
-    plain = migrations.AddIndex
-
-
-class RemoveIndexOnline(OnlineOnPostgres, RemoveIndexConcurrently):
-    plain = migrations.RemoveIndex
+from billing.migration_operations import AddIndexOnline, RemoveIndexOnline
 
 
 class Migration(migrations.Migration):

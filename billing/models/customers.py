@@ -299,8 +299,9 @@ class BalanceTransaction(AppendOnlyModel):
     entry of the opposite sign pointing at the entry it reverses.
     """
 
+    # No index of its own: (customer, created, id) serves every lookup by customer.
     customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="balance_transactions"
+        Customer, on_delete=models.PROTECT, related_name="balance_transactions", db_index=False
     )
     stripe_balance_transaction_id = models.CharField(max_length=255)
     amount = models.BigIntegerField()
@@ -333,7 +334,10 @@ class BalanceTransaction(AppendOnlyModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["customer", "-created"], name="balancetxn_customer_created")
+            # (customer, created, id), the customer page's full order: see Payment's.
+            models.Index(
+                fields=["customer", "-created", "-id"], name="balancetxn_customer_created_id"
+            )
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,9 @@ is served by an index on PostgreSQL: each query the search runs is EXPLAINed wit
 scans priced out, and must name the index that serves it."""
 
 import datetime as dt
+import re
 
+import psycopg.sql
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +15,7 @@ from accounts.audit import audited
 from accounts.roles import Role
 from billing.actions import policy
 from billing.models import Action, Customer, Payment
-from tests.factories import make_customer, make_payment, make_staff
+from tests.factories import make_customer, make_invoice, make_payment, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -163,3 +165,81 @@ def test_the_ticket_queue_reads_the_newest_open_tickets_from_an_index():
     )
 
     assert "ticket_unsolved_created" in plan, plan
+
+
+def generic_plans(run) -> dict[str, str]:
+    """The plan PostgreSQL keeps for each statement `run` makes once it is prepared (settings:
+    DB_PREPARED_STATEMENTS): the generic plan, made for any value of its parameters and so
+    for any customer, big or small. Keyed by the table of the statement's first column."""
+    statements: list[tuple[str, list]] = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append((sql, list(params or [])))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        run()
+    plans = {}
+    raw = connection.connection
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            for number, (sql, params) in enumerate(statements):
+                markers = iter(range(1, len(params) + 1))
+                prepared = re.sub(r"%s", lambda _, m=markers: f"${next(m)}", sql).replace("%%", "%")
+                cursor.execute(f"PREPARE generic_{number} AS {prepared}")
+                values = ", ".join(psycopg.sql.Literal(p).as_string(raw) for p in params)
+                cursor.execute(
+                    f"EXPLAIN EXECUTE generic_{number}" + (f"({values})" if values else "")
+                )
+                first = re.match(r'SELECT (?:DISTINCT )?"(\w+)"\.', sql)
+                table = first.group(1) if first else sql
+                plans.setdefault(table, "\n".join(row[0] for row in cursor.fetchall()))
+                cursor.execute(f"DEALLOCATE generic_{number}")
+        finally:
+            cursor.execute("SET plan_cache_mode = auto")
+    return plans
+
+
+def test_a_whales_customer_page_sections_are_read_in_order_by_any_prepared_plan(client):
+    """After five runs of a prepared statement PostgreSQL may keep one generic plan for every
+    customer. With the sections' indexes lacking the id of their order, that plan read a
+    whale's 5,000 invoices by the foreign key's index and sorted them all to show 20."""
+    from tests.screens.test_query_budgets import customer_with
+
+    finance = make_staff(Role.FINANCE)
+    whale = customer_with(60, finance)
+    # Many small customers beside it, as in a real database: the generic plan is costed for
+    # the average customer, a few rows.
+    for _ in range(40):
+        small = make_customer()
+        make_payment(small, invoice=make_invoice(small))
+    with connection.cursor() as cursor:
+        for table in ("invoice", "payment", "balancetransaction", "action", "customer"):
+            cursor.execute(f"ANALYZE billing_{table}")
+        # These tables are tiny: a tiny table is scanned whole, or its few rows fetched by a
+        # bitmap and sorted. Both priced out, the plans are those a whale's rows get.
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_bitmapscan = off")
+    client.force_login(finance)
+
+    try:
+        plans = generic_plans(lambda: client.get(f"/customers/{whale.pk}/"))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_bitmapscan")
+
+    for table, index in [
+        ("billing_invoice", "invoice_customer_created_id"),
+        ("billing_balancetransaction", "balancetxn_customer_created_id"),
+        ("billing_action", "action_customer_created_id"),
+    ]:
+        assert index in plans[table], plans[table]
+        assert "Sort" not in plans[table], plans[table]
+    # Payments: the page's 21 rows are chosen from the index in order (no sort below the
+    # Limit that picks them); only those 21 are then sorted for showing.
+    payments = plans["billing_payment"]
+    assert "payment_customer_created_id" in payments, payments
+    below_limit = payments.split("->  Limit", 1)[1]
+    assert "Sort" not in below_limit, payments
