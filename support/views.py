@@ -129,6 +129,7 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     )
     context = {
         "customer": customer,
+        "customer_url": customer.get_absolute_url(),
         "now": now,
         "ticket": ticket,
         "ticket_query": f"&ticket={ticket}" if ticket else "",
@@ -577,6 +578,7 @@ def customer_note(request: StaffRequest, customer_id: int) -> HttpResponse:
         return redirect("customer", customer_id=customer.pk)
     context = {
         "customer": customer,
+        "customer_url": customer.get_absolute_url(),
         "notes": _customer_notes(customer),
         "note_form": form,
         "note_saved": saved,

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Lower
+from django.urls import reverse
 
 from accounts.audit import AppendOnlyModel, AppendOnlyQuerySet, AuditedHistory
 from billing.models.catalog import Feature
@@ -244,6 +245,9 @@ class Customer(StripeMirrored):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.handle})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("customer", args=[self.pk])
 
     def balance(self) -> Money:
         """The customer's Stripe balance: negative is credit the customer may spend."""

@@ -1,0 +1,53 @@
+"""The row filters give exactly what the Django tags and filters they stand in for give."""
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from django.template import engines
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.templatetags.shown import day, history_url, minute, second
+from tests.factories import make_customer, make_invoice
+
+MOMENTS = [
+    dt.datetime(2026, 12, 2, 14, 5, 9, tzinfo=dt.UTC),
+    dt.datetime(2026, 7, 1, 23, 59, 59, 999999, tzinfo=dt.UTC),  # a summer day, at midnight
+    dt.datetime(2027, 1, 1, 0, 0, tzinfo=zoneinfo.ZoneInfo("America/New_York")),
+    dt.datetime(2025, 3, 30, 1, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")),
+]
+
+
+def django_date(value, format_: str) -> str:
+    template = engines["django"].from_string("{{ value|date:format_ }}")
+    return template.render({"value": value, "format_": format_})
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "Asia/Kolkata"])
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_the_date_filters_show_what_djangos_date_filter_shows(zone, moment):
+    with override_settings(TIME_ZONE=zone), timezone.override(zone):
+        assert day(moment) == django_date(moment, "Y-m-d")
+        assert minute(moment) == django_date(moment, "Y-m-d H:i T")
+        assert second(moment) == django_date(moment, "Y-m-d H:i:s T")
+
+
+def test_a_date_and_nothing_show_as_djangos_date_filter_shows_them():
+    assert day(dt.date(2026, 2, 28)) == django_date(dt.date(2026, 2, 28), "Y-m-d") == "2026-02-28"
+    for nothing in (None, ""):
+        assert day(nothing) == minute(nothing) == second(nothing) == ""
+        assert django_date(nothing, "Y-m-d") == ""
+
+
+@pytest.mark.django_db
+def test_history_url_is_the_object_history_url():
+    customer = make_customer()
+    invoice = make_invoice(customer)
+
+    assert history_url(invoice) == reverse("object_history", args=["billing.invoice", invoice.pk])
+    assert history_url(customer) == reverse(
+        "object_history", args=["billing.customer", customer.pk]
+    )
+    assert history_url(None) == ""
