@@ -2,6 +2,7 @@
 suite times nothing)."""
 
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -45,6 +46,7 @@ def test_a_small_benchmark_builds_the_dataset_and_prints_every_row(benchmark_db)
     assert Payment.objects.filter(customer=whale).count() == 5000
     assert "Machine: " in printed
     assert " cores" in printed
+    assert re.search(r"a 10,000,000-step Python loop in \d+\.\d\d s", printed), printed
     assert "Dataset: 2,000 customers" in printed
     for row in [
         "search: cus_ id",

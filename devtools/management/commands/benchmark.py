@@ -17,6 +17,7 @@ import os
 import platform
 import random
 import sys
+import time
 from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -152,7 +153,8 @@ def header(sizes: dataset.Sizes) -> str:
     return "\n".join(
         [
             f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
-            f"Python {sys.version.split()[0]}, PostgreSQL {server}",
+            f"Python {sys.version.split()[0]}, PostgreSQL {server}; "
+            f"a 10,000,000-step Python loop in {python_speed():.2f} s (best of 3)",
             f"Dataset: {sizes.customers:,} customers, {invoices:,} invoices, "
             f"{payments:,} payments, {rows.get('billing_refund', 0):,} refunds, "
             f"{rows.get('billing_balancetransaction', 0):,} balance transactions, "
@@ -163,6 +165,20 @@ def header(sizes: dataset.Sizes) -> str:
             f"{dataset.WHALE_HISTORY:,} history rows each)",
         ]
     )
+
+
+def python_speed() -> float:
+    """Seconds a fixed pure-Python loop takes on this machine, the best of three: machines of
+    one kind differ (a shared host, a slower CPU), and every figure of the table moves with
+    this one, so runs on two machines compare through it."""
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for step in range(10_000_000):
+            total += step
+        best = min(best, time.perf_counter() - began)
+    return best
 
 
 def typical_customers(sizes: dataset.Sizes, rng: random.Random) -> list[int]:
