@@ -85,6 +85,7 @@ class Command(BaseCommand):
             sizes = dataset.ensure(customers, log=log)
         except RuntimeError as error:
             raise CommandError(str(error)) from None
+        speed_before = python_speed()
         rng = random.Random(options["seed"])
         repeat = options["repeat"]
         rows: list[measure.Row] = []
@@ -123,7 +124,7 @@ class Command(BaseCommand):
             )
 
         log("")
-        log(header(sizes))
+        log(header(sizes, speeds=(speed_before, python_speed())))
         log("")
         log(measure.table(rows))
 
@@ -143,7 +144,7 @@ def ensure_staff(username: str, role: Role) -> User:
     return user
 
 
-def header(sizes: dataset.Sizes) -> str:
+def header(sizes: dataset.Sizes, *, speeds: tuple[float, float]) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         server = cursor.fetchone()[0]
@@ -154,7 +155,8 @@ def header(sizes: dataset.Sizes) -> str:
         [
             f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
             f"Python {sys.version.split()[0]}, PostgreSQL {server}; "
-            f"a 10,000,000-step Python loop in {python_speed():.2f} s (best of 3)",
+            f"a 10,000,000-step Python loop in {speeds[0]:.2f} s before the measurements and "
+            f"{speeds[1]:.2f} s after (best of 3)",
             f"Dataset: {sizes.customers:,} customers, {invoices:,} invoices, "
             f"{payments:,} payments, {rows.get('billing_refund', 0):,} refunds, "
             f"{rows.get('billing_balancetransaction', 0):,} balance transactions, "
@@ -170,7 +172,8 @@ def header(sizes: dataset.Sizes) -> str:
 def python_speed() -> float:
     """Seconds a fixed pure-Python loop takes on this machine, the best of three: machines of
     one kind differ (a shared host, a slower CPU), and every figure of the table moves with
-    this one, so runs on two machines compare through it."""
+    this one, so runs on two machines compare through it. Taken before and after the
+    measurements: a shared host's speed can change in the middle of a run."""
     best = float("inf")
     for _ in range(3):
         began = time.perf_counter()
