@@ -1,5 +1,7 @@
 """Migration operations of our own, for the migrations of every app."""
 
+from typing import Any
+
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations
 
@@ -9,7 +11,7 @@ class OnlineOnPostgres:
     block every write to the table while it reads it all); the plain operation elsewhere
     (the demo's SQLite). The migration needs `atomic = False`."""
 
-    plain: type
+    plain: Any  # the plain operation's class, whose methods run with this operation as self
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
