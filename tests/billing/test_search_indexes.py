@@ -104,7 +104,7 @@ def test_a_customers_latest_payments_are_chosen_before_refundable_is_summed():
         lambda: list(Payment.objects.filter(customer=customer).latest_with_refundable(50))
     )
 
-    assert "payment_customer_created" in plan, plan
+    assert "payment_customer_created_id" in plan, plan
     assert "Seq Scan" not in plan, plan
 
 
