@@ -9,13 +9,18 @@ from django.db import migrations, models
 
 from billing.migration_operations import AddIndexOnline, RemoveIndexOnline
 
-# (table, index): the indexes Django gave each customer foreign key.
-CUSTOMER_INDEXES = [
-    ("billing_action", "billing_action_customer_id_25a9be99"),
-    ("billing_balancetransaction", "billing_balancetransaction_customer_id_412321ba"),
-    ("billing_invoice", "billing_invoice_customer_id_12e1ebba"),
-    ("billing_payment", "billing_payment_customer_id_d41cd1dd"),
-]
+# Each section's model: its customer relation's name, the time it is ordered by, its new
+# index, the index that one replaces, and the index Django gave its customer foreign key.
+SECTIONS = [
+    ("invoice", "invoices", "created", "invoice_customer_created_id", "invoice_customer_created",
+     "billing_invoice_customer_id_12e1ebba"),
+    ("payment", "payments", "created", "payment_customer_created_id", "payment_customer_created",
+     "billing_payment_customer_id_d41cd1dd"),
+    ("balancetransaction", "balance_transactions", "created", "balancetxn_customer_created_id",
+     "balancetxn_customer_created", "billing_balancetransaction_customer_id_412321ba"),
+    ("action", "actions", "created_at", "action_customer_created_id", "action_customer_created",
+     "billing_action_customer_id_25a9be99"),
+]  # fmt: skip
 
 
 def _concurrently(schema_editor) -> str:
@@ -23,15 +28,15 @@ def _concurrently(schema_editor) -> str:
 
 
 def drop_customer_indexes(apps, schema_editor):
-    for _, index in CUSTOMER_INDEXES:
+    for *_, index in sorted(SECTIONS):
         schema_editor.execute(f'DROP INDEX {_concurrently(schema_editor)}IF EXISTS "{index}"')
 
 
 def create_customer_indexes(apps, schema_editor):
-    for table, index in CUSTOMER_INDEXES:
+    for model, *_, index in sorted(SECTIONS):
         schema_editor.execute(
             f'CREATE INDEX {_concurrently(schema_editor)}IF NOT EXISTS "{index}" '
-            f'ON "{table}" ("customer_id")'
+            f'ON "billing_{model}" ("customer_id")'
         )
 
 
@@ -42,36 +47,19 @@ class Migration(migrations.Migration):
         ("billing", "0017_payment_last4_with_customer"),
     ]
 
-    # Each new index first: the section has one to read from while the old one goes.
     operations = [
-        AddIndexOnline(
-            model_name="invoice",
-            index=models.Index(
-                fields=["customer", "-created", "-id"], name="invoice_customer_created_id"
-            ),
+        # Each new index first: the section has one to read from while the old one goes.
+        *(
+            operation
+            for model, _, created, new, old, _ in SECTIONS
+            for operation in (
+                AddIndexOnline(
+                    model_name=model,
+                    index=models.Index(fields=["customer", f"-{created}", "-id"], name=new),
+                ),
+                RemoveIndexOnline(model_name=model, name=old),
+            )
         ),
-        RemoveIndexOnline(model_name="invoice", name="invoice_customer_created"),
-        AddIndexOnline(
-            model_name="payment",
-            index=models.Index(
-                fields=["customer", "-created", "-id"], name="payment_customer_created_id"
-            ),
-        ),
-        RemoveIndexOnline(model_name="payment", name="payment_customer_created"),
-        AddIndexOnline(
-            model_name="balancetransaction",
-            index=models.Index(
-                fields=["customer", "-created", "-id"], name="balancetxn_customer_created_id"
-            ),
-        ),
-        RemoveIndexOnline(model_name="balancetransaction", name="balancetxn_customer_created"),
-        AddIndexOnline(
-            model_name="action",
-            index=models.Index(
-                fields=["customer", "-created_at", "-id"], name="action_customer_created_id"
-            ),
-        ),
-        RemoveIndexOnline(model_name="action", name="action_customer_created"),
         # The foreign keys' own indexes dropped as the new ones were built, CONCURRENTLY on
         # PostgreSQL; Django's AlterField would also drop and re-add each foreign key,
         # validating every row while writes wait.
@@ -90,12 +78,7 @@ class Migration(migrations.Migration):
                         to="billing.customer",
                     ),
                 )
-                for model, related_name in (
-                    ("action", "actions"),
-                    ("balancetransaction", "balance_transactions"),
-                    ("invoice", "invoices"),
-                    ("payment", "payments"),
-                )
+                for model, related_name, *_ in sorted(SECTIONS)
             ],
         ),
     ]

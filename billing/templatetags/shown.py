@@ -13,35 +13,32 @@ from django.utils import timezone
 register = template.Library()
 
 
-def _local(value):
-    """An aware datetime in the current time zone; a date (or anything else) as it is."""
+def _shown(value, pattern: str, kinds: type | tuple[type, ...]) -> str:
+    """`value` as `pattern` (strftime's), in the current time zone if it is an aware datetime;
+    "" if it is not one of `kinds` (as Django's date filter shows nothing)."""
+    if not isinstance(value, kinds):
+        return ""
     if isinstance(value, dt.datetime) and timezone.is_aware(value):
-        return timezone.localtime(value)
-    return value
+        value = timezone.localtime(value)
+    return value.strftime(pattern)
 
 
 @register.filter
 def day(value) -> str:
     """As |date:"Y-m-d": "2026-12-02"."""
-    if not isinstance(value, dt.date):
-        return ""
-    return _local(value).strftime("%Y-%m-%d")
+    return _shown(value, "%Y-%m-%d", dt.date)
 
 
 @register.filter
 def minute(value) -> str:
     """As |date:"Y-m-d H:i T": "2026-12-02 14:05 UTC"."""
-    if not isinstance(value, dt.datetime):
-        return ""
-    return _local(value).strftime("%Y-%m-%d %H:%M %Z")
+    return _shown(value, "%Y-%m-%d %H:%M %Z", dt.datetime)
 
 
 @register.filter
 def second(value) -> str:
     """As |date:"Y-m-d H:i:s T": "2026-12-02 14:05:09 UTC"."""
-    if not isinstance(value, dt.datetime):
-        return ""
-    return _local(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return _shown(value, "%Y-%m-%d %H:%M:%S %Z", dt.datetime)
 
 
 @functools.cache

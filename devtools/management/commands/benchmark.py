@@ -155,7 +155,7 @@ def header(sizes: dataset.Sizes, *, speeds: tuple[float, float]) -> str:
         [
             f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
             f"Python {sys.version.split()[0]}, PostgreSQL {server}; "
-            f"a 10,000,000-step Python loop in {speeds[0]:.2f} s before the measurements and "
+            f"a {SPEED_STEPS:,}-step Python loop in {speeds[0]:.2f} s before the measurements and "
             f"{speeds[1]:.2f} s after (best of 3)",
             f"Dataset: {sizes.customers:,} customers, {invoices:,} invoices, "
             f"{payments:,} payments, {rows.get('billing_refund', 0):,} refunds, "
@@ -169,6 +169,9 @@ def header(sizes: dataset.Sizes, *, speeds: tuple[float, float]) -> str:
     )
 
 
+SPEED_STEPS = 10_000_000
+
+
 def python_speed() -> float:
     """Seconds a fixed pure-Python loop takes on this machine, the best of three: machines of
     one kind differ (a shared host, a slower CPU), and every figure of the table moves with
@@ -178,7 +181,7 @@ def python_speed() -> float:
     for _ in range(3):
         began = time.perf_counter()
         total = 0
-        for step in range(10_000_000):
+        for step in range(SPEED_STEPS):
             total += step
         best = min(best, time.perf_counter() - began)
     return best
