@@ -15,7 +15,7 @@ from accounts.audit import audited
 from accounts.roles import Role
 from billing.actions import policy
 from billing.models import Action, Customer, Payment
-from tests.factories import make_customer, make_invoice, make_payment, make_staff
+from tests.factories import make_customer, make_invoice, make_payment, make_staff, make_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -167,10 +167,10 @@ def test_the_ticket_queue_reads_the_newest_open_tickets_from_an_index():
     assert "ticket_unsolved_created" in plan, plan
 
 
-def generic_plans(run) -> dict[str, str]:
+def generic_plans(run) -> list[tuple[str, str]]:
     """The plan PostgreSQL keeps for each statement `run` makes once it is prepared (settings:
     DB_PREPARED_STATEMENTS): the generic plan, made for any value of its parameters and so
-    for any customer, big or small. Keyed by the table of the statement's first column."""
+    for any customer, big or small. One (statement, plan) pair per statement, in order."""
     statements: list[tuple[str, list]] = []
 
     def capture(execute, sql, params, many, context):
@@ -179,12 +179,14 @@ def generic_plans(run) -> dict[str, str]:
 
     with connection.execute_wrapper(capture):
         run()
-    plans = {}
+    plans = []
     raw = connection.connection
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
         try:
             for number, (sql, params) in enumerate(statements):
+                if not sql.startswith(("SELECT", "WITH")):
+                    continue
                 markers = iter(range(1, len(params) + 1))
                 prepared = re.sub(r"%s", lambda _, m=markers: f"${next(m)}", sql).replace("%%", "%")
                 cursor.execute(f"PREPARE generic_{number} AS {prepared}")
@@ -192,13 +194,20 @@ def generic_plans(run) -> dict[str, str]:
                 cursor.execute(
                     f"EXPLAIN EXECUTE generic_{number}" + (f"({values})" if values else "")
                 )
-                first = re.match(r'SELECT (?:DISTINCT )?"(\w+)"\.', sql)
-                table = first.group(1) if first else sql
-                plans.setdefault(table, "\n".join(row[0] for row in cursor.fetchall()))
+                plans.append((sql, "\n".join(row[0] for row in cursor.fetchall())))
                 cursor.execute(f"DEALLOCATE generic_{number}")
         finally:
             cursor.execute("SET plan_cache_mode = auto")
     return plans
+
+
+def by_first_table(plans: list[tuple[str, str]]) -> dict[str, str]:
+    """The first plan of each table, keyed by the table of the statement's first column."""
+    keyed: dict[str, str] = {}
+    for sql, plan in plans:
+        first = re.match(r'SELECT (?:DISTINCT )?"(\w+)"\.', sql)
+        keyed.setdefault(first.group(1) if first else sql, plan)
+    return keyed
 
 
 def test_a_whales_customer_page_sections_are_read_in_order_by_any_prepared_plan(client):
@@ -224,7 +233,7 @@ def test_a_whales_customer_page_sections_are_read_in_order_by_any_prepared_plan(
     client.force_login(finance)
 
     try:
-        plans = generic_plans(lambda: client.get(f"/customers/{whale.pk}/"))
+        plans = by_first_table(generic_plans(lambda: client.get(f"/customers/{whale.pk}/")))
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET enable_seqscan")
@@ -243,3 +252,42 @@ def test_a_whales_customer_page_sections_are_read_in_order_by_any_prepared_plan(
     assert "payment_customer_created_id" in payments, payments
     below_limit = payments.split("->  Limit", 1)[1]
     assert "Sort" not in below_limit, payments
+
+
+def test_the_ticket_queue_reads_open_tickets_from_its_index_under_any_prepared_plan(client):
+    """The queue's open tickets and its tab counts read the partial index of unsolved tickets
+    in the generic plan too. With the status bound as a parameter no generic plan could use
+    that index (its condition is not provably implied by `status <> $1`), and the queue sorted
+    every open ticket to show a hundred."""
+    from support.models import Ticket
+
+    support = make_staff(Role.SUPPORT)
+    customer = make_customer()
+    for number in range(60):
+        make_ticket(customer, status="solved" if number % 3 else "open", assignee=support)
+    assert Ticket.objects.filter(status="solved").count() == 40
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE support_ticket")
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_bitmapscan = off")
+    client.force_login(support)
+
+    try:
+        plans = generic_plans(lambda: client.get("/tickets/?view=all"))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_bitmapscan")
+
+    unsolved = [
+        (sql, plan)
+        for sql, plan in plans
+        if sql.startswith('SELECT "support_ticket"')
+        and (where := sql.split(" WHERE ", 1)[-1]).startswith("NOT (")
+        and " AND " not in where
+    ]
+    # The "all open" list and its tab's count.
+    assert len(unsolved) == 2, [sql for sql, _ in plans]
+    for sql, plan in unsolved:
+        assert "ticket_unsolved_created" in plan, (sql, plan)
+        assert "Sort" not in plan, (sql, plan)
