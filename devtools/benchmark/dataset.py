@@ -16,12 +16,14 @@ so an interrupted load is finished by the next run instead of leaving the schema
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection
+from django.utils import timezone
 
 MARKER = "benchmark_dataset"
 WHALE_INVOICES = 5000
@@ -99,6 +101,9 @@ class Sizes:
     customers: int
     rows: dict[str, int]
     whales: list[int]
+    # The day the load ran: its rows are dated back from then (an invoice a month before it,
+    # history rows of that moment), so filters by date are chosen from it, not from today.
+    loaded_on: dt.date
 
     @property
     def history_rows(self) -> int:
@@ -120,21 +125,35 @@ def marker() -> dict | None:
         cursor.execute("SELECT to_regclass(%s)", [MARKER])
         if cursor.fetchone()[0] is None:
             return None
-        cursor.execute(f"SELECT customers, state, indexes, sizes FROM {MARKER}")
+        # A marker written before the load's day was kept has none: the day is then read
+        # off the data (the newest customer joined the day before the load).
+        cursor.execute(f"ALTER TABLE {MARKER} ADD COLUMN IF NOT EXISTS loaded_at timestamptz")
+        cursor.execute(
+            f"SELECT customers, state, indexes, sizes, "
+            f"coalesce(loaded_at, (SELECT max(created) + interval '1 day' FROM billing_customer)) "
+            f"FROM {MARKER}"
+        )
         row = cursor.fetchone()
     if row is None:
         return None
     indexes, sizes = (json.loads(v) if isinstance(v, str) else v for v in (row[2], row[3]))
-    return {"customers": row[0], "state": row[1], "indexes": indexes, "sizes": sizes}
+    loaded_on = row[4].date() if row[4] else timezone.now().date()
+    return {
+        "customers": row[0],
+        "state": row[1],
+        "indexes": indexes,
+        "sizes": sizes,
+        "loaded_on": loaded_on,
+    }
 
 
-def sizes_now(customers: int) -> Sizes:
+def sizes_now(customers: int, loaded_on: dt.date) -> Sizes:
     rows = {}
     with connection.cursor() as cursor:
         for table in TABLES:
             cursor.execute(f"SELECT count(*) FROM {table}")
             rows[table] = cursor.fetchone()[0]
-    return Sizes(customers=customers, rows=rows, whales=whale_ids(customers))
+    return Sizes(customers=customers, rows=rows, whales=whale_ids(customers), loaded_on=loaded_on)
 
 
 def ensure(customers: int, *, log: Callable[[str], None]) -> Sizes:
@@ -143,7 +162,12 @@ def ensure(customers: int, *, log: Callable[[str], None]) -> Sizes:
     if found and found["state"] == "loaded" and found["customers"] == customers:
         log(f"Reusing the loaded dataset of {customers:,} customers.")
         saved = found["sizes"] or {}
-        return Sizes(customers=customers, rows=saved, whales=whale_ids(customers))
+        return Sizes(
+            customers=customers,
+            rows=saved,
+            whales=whale_ids(customers),
+            loaded_on=found["loaded_on"],
+        )
     if found is None and _has_rows():
         raise RuntimeError(
             "This database holds customers but no benchmark dataset: point DATABASE_URL at an "
@@ -151,7 +175,9 @@ def ensure(customers: int, *, log: Callable[[str], None]) -> Sizes:
         )
     started = time.monotonic()
     _load(customers, found, log=log)
-    sizes = sizes_now(customers)
+    loaded = marker()
+    assert loaded is not None  # _load wrote it
+    sizes = sizes_now(customers, loaded["loaded_on"])
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {MARKER} SET state = 'loaded', sizes = %s", [json.dumps(sizes.rows)]
@@ -187,8 +213,9 @@ def _load(customers: int, found: dict | None, *, log: Callable[[str], None]) -> 
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {MARKER} (customers integer NOT NULL, "
-            "state text NOT NULL, indexes jsonb NOT NULL, sizes jsonb)"
+            "state text NOT NULL, indexes jsonb NOT NULL, sizes jsonb, loaded_at timestamptz)"
         )
+        cursor.execute(f"ALTER TABLE {MARKER} ADD COLUMN IF NOT EXISTS loaded_at timestamptz")
         # After an interrupted load, some indexes exist only in the marker's list.
         indexes = _secondary_indexes()
         if found and found["state"] == "loading":
@@ -196,7 +223,7 @@ def _load(customers: int, found: dict | None, *, log: Callable[[str], None]) -> 
             indexes += [(n, d) for n, d in found["indexes"] if n not in present]
         cursor.execute(f"DELETE FROM {MARKER}")
         cursor.execute(
-            f"INSERT INTO {MARKER} VALUES (%s, 'loading', %s, NULL)",
+            f"INSERT INTO {MARKER} VALUES (%s, 'loading', %s, NULL, now())",
             [customers, json.dumps(indexes)],
         )
         log(f"Building a dataset of {customers:,} customers (whales: {whale_ids(customers)}).")

@@ -13,6 +13,7 @@ customers.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import platform
 import random
@@ -22,6 +23,7 @@ from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.test.utils import override_settings
 
 from accounts.models import User
 from accounts.roles import Role
@@ -90,25 +92,28 @@ class Command(BaseCommand):
         repeat = options["repeat"]
         rows: list[measure.Row] = []
 
-        log("Measuring searches…")
-        classes = measure.search_classes(options["sample"], rng)
-        rows += measure.measure_search(
-            classes,
-            repeat=repeat,
-            admin_samples=options["admin_samples"],
-            admin_timeout_s=options["admin_timeout"],
-        )
-        log("Measuring pages…")
-        typical = typical_customers(sizes, rng)
-        for _name, run in page_measurements(sizes, staff, typical, repeat=repeat):
-            rows.append(run())
-        log("Measuring the webhook endpoint…")
-        some = [
-            stripe_id
-            for stripe_id in Customer.objects.values_list("stripe_customer_id", flat=True)[:50]
-            if stripe_id
-        ]
-        rows.append(measure.measure_webhooks(some, count=options["webhooks"]))
+        # Taken as production runs: under DEBUG (which devtools need) Django would log every
+        # SQL statement of the measured code, a cost of its own that production does not pay.
+        with override_settings(DEBUG=False):
+            log("Measuring searches…")
+            classes = measure.search_classes(options["sample"], rng)
+            rows += measure.measure_search(
+                classes,
+                repeat=repeat,
+                admin_samples=options["admin_samples"],
+                admin_timeout_s=options["admin_timeout"],
+            )
+            log("Measuring pages…")
+            typical = typical_customers(sizes, rng)
+            for _name, run in page_measurements(sizes, staff, typical, repeat=repeat):
+                rows.append(run())
+            log("Measuring the webhook endpoint…")
+            some = [
+                stripe_id
+                for stripe_id in Customer.objects.values_list("stripe_customer_id", flat=True)[:50]
+                if stripe_id
+            ]
+            rows.append(measure.measure_webhooks(some, count=options["webhooks"]))
         if options["http_seconds"] > 0:
             workers = options["http_workers"] or http.default_workers()
             log(f"Measuring over HTTP (gunicorn, {workers} workers)…")
@@ -272,9 +277,9 @@ def page_measurements(
                 finance,
                 "audit CSV export",
                 measure.url_or_none("audit_export"),
-                # Every kind of row (staff, system, Stripe) of the data set's last month,
-                # the data set being built on 2026-12-02: about a million rows.
-                query="everyone=1&date_from=2026-11-03",
+                # Every kind of row (staff, system, Stripe) of the 29 days up to the load:
+                # about a million rows at a million customers.
+                query=f"everyone=1&date_from={sizes.loaded_on - dt.timedelta(days=29)}",
             ),
         ),
     ]
