@@ -23,12 +23,13 @@ from billing.entitlements import effective_entitlements
 from billing.models import (
     Action,
     ApprovalRequest,
-    BalanceTransaction,
     Customer,
     Payment,
     Refund,
     StripeReadKind,
     clean_ticket_ref,
+    customers_with_balance,
+    ledger_with_reversible,
 )
 from billing.paging import page_number
 from billing.stripe import budget
@@ -110,7 +111,7 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
 
     `?partial=<section>` renders one section alone: htmx reloads the sections an action
     changed (they listen for the `billing-changed` event its outcome sends)."""
-    customer = get_object_or_404(Customer.objects.with_balance(), pk=customer_id)
+    customer = get_object_or_404(customers_with_balance(), pk=customer_id)
     if request.GET.get("as_of"):
         return _customer_as_of(request, customer, request.GET["as_of"])
     partial = request.GET.get("partial", "")
@@ -153,11 +154,7 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
             sliced=True,
         ),
         "balance_transactions": SectionPage(
-            lambda: (
-                BalanceTransaction.objects.filter(customer=customer)
-                .with_reversible()
-                .order_by("-created", "-id")
-            ),
+            lambda: ledger_with_reversible().filter(customer=customer).order_by("-created", "-id"),
             pages["balance"],
             "balance",
         ),

@@ -29,12 +29,13 @@ from billing.api.schemas import (
 from billing.entitlements import effective_entitlements
 from billing.models import (
     ActionKind,
-    BalanceTransaction,
     Customer,
     Invoice,
     Payment,
     ReasonCode,
     Refund,
+    customers_with_balance,
+    ledger_with_reversible,
 )
 
 router = Router(tags=["customers"])
@@ -90,7 +91,7 @@ def search_customers(
 def get_customer(request: HttpRequest, customer_id: ObjectId) -> CustomerDetailOut:
     """The customer, their subscriptions, their balance (Stripe's sign: below zero is credit)
     and their effective entitlements (plan plus active overrides, each with its source)."""
-    customer = Customer.objects.with_balance().filter(pk=customer_id).first()
+    customer = customers_with_balance().filter(pk=customer_id).first()
     if customer is None:
         raise not_found(f"customer {customer_id}")
     subscriptions = list(
@@ -160,7 +161,7 @@ def list_balance_transactions(
     """Entries of the customer's Stripe balance, newest first; a credit shows what of it may
     still be reversed."""
     customer = _customer(customer_id)
-    rows = BalanceTransaction.objects.filter(customer=customer).with_reversible()
+    rows = ledger_with_reversible().filter(customer=customer)
     found, after = NEWEST.page(rows, cursor=cursor, limit=limit)
     return BalanceTransactionPage(
         items=[balance_transaction_out(entry) for entry in found], next=after

@@ -40,6 +40,8 @@ from billing.models.customers import (
     CustomerKind,
     CustomerStatus,
     EntitlementOverride,
+    customers_with_balance,
+    ledger_with_reversible,
 )
 from billing.models.exports import AuditExport
 from billing.models.invoices import (
@@ -50,6 +52,7 @@ from billing.models.invoices import (
     Refund,
     RefundReason,
     RefundStatus,
+    payments_with_refundable,
 )
 from billing.models.stripe_events import (
     ReconcileRun,
@@ -118,5 +121,8 @@ __all__ = [
     "SyncCursor",
     "SyncProblem",
     "clean_ticket_ref",
+    "customers_with_balance",
+    "ledger_with_reversible",
+    "payments_with_refundable",
     "validate_feature_value",
 ]

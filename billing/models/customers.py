@@ -21,6 +21,7 @@ from billing.models.fields import (
     currency_constraint,
     stripe_id_constraints,
 )
+from billing.models.prebuilt import built_once
 from billing.money import Money
 
 if TYPE_CHECKING:
@@ -294,6 +295,12 @@ class BalanceTransactionQuerySet(AppendOnlyQuerySet):
 
     def reversible_of(self, credit: BalanceTransaction) -> int:
         return self.with_reversible().values_list("reversible", flat=True).get(pk=credit.pk)
+
+
+# Every customer and ledger entry with its balance and reversible (the definitions above), to
+# filter: what a page reads (a clone of one built once; see built_once).
+customers_with_balance = built_once(lambda: Customer.objects.with_balance())
+ledger_with_reversible = built_once(lambda: BalanceTransaction.objects.with_reversible())
 
 
 class BalanceTransaction(AppendOnlyModel):

@@ -17,6 +17,7 @@ from billing.models.fields import (
     currency_constraint,
     stripe_id_constraints,
 )
+from billing.models.prebuilt import built_once
 from billing.models.subscriptions import Subscription
 from billing.money import Money
 
@@ -168,7 +169,7 @@ class PaymentQuerySet(models.QuerySet):
         chosen first (from the (customer, created) index) and only its rows are summed, so a
         customer with 5,000 payments costs what one with 5 does."""
         page = self.order_by("-created", "-id").values("pk")[offset : offset + count]
-        return Payment.objects.filter(pk__in=page).with_refundable().order_by("-created", "-id")
+        return payments_with_refundable().filter(pk__in=page).order_by("-created", "-id")
 
     def refundable_of(self, payment: Payment) -> int:
         return self.with_refundable().values_list("refundable", flat=True).get(pk=payment.pk)
@@ -252,6 +253,11 @@ class Payment(StripeMirrored):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+
+# Every payment with its refundable (the one definition, PaymentQuerySet.with_refundable), to
+# filter: a clone of one built once (see built_once).
+payments_with_refundable = built_once(lambda: Payment.objects.with_refundable())
 
 
 class RefundStatus(models.TextChoices):
