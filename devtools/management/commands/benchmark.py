@@ -20,16 +20,18 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.test import Client
 from django.test.utils import override_settings
 
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import create_staff_user
 from billing.models import ApprovalRequest, Customer, Invoice
-from devtools.benchmark import dataset, http, measure
+from devtools.benchmark import dataset, http, measure, plans
 
 STAFF = [
     ("bench-admin", Role.ADMIN),
@@ -105,8 +107,19 @@ class Command(BaseCommand):
             )
             log("Measuring pages…")
             typical = typical_customers(sizes, rng)
-            for _name, run in page_measurements(sizes, staff, typical, repeat=repeat):
+            # The search box's page for the first sample of each class, then every page.
+            searcher = measure.client_for(staff["bench-support"])
+            visited: list[tuple[Client, str]] = [
+                (searcher, "/customers/?" + urlencode({"q": samples[0]}))
+                for samples in classes.values()
+                if samples
+            ]
+            for _name, run in page_measurements(
+                sizes, staff, typical, repeat=repeat, visited=visited
+            ):
                 rows.append(run())
+            log("Planning the pages' statements as prepared…")
+            plan_check = plans.compare(visited)
             log("Measuring the webhook endpoint…")
             some = [
                 stripe_id
@@ -132,6 +145,8 @@ class Command(BaseCommand):
         log(header(sizes, speeds=(speed_before, python_speed())))
         log("")
         log(measure.table(rows))
+        log("")
+        log(plan_check.report())
 
 
 def ensure_staff(username: str, role: Role) -> User:
@@ -209,7 +224,12 @@ def customer_url(pk: int) -> str:
 
 
 def page_measurements(
-    sizes: dataset.Sizes, staff: dict[str, User], typical: list[int], *, repeat: int
+    sizes: dataset.Sizes,
+    staff: dict[str, User],
+    typical: list[int],
+    *,
+    repeat: int,
+    visited: list[tuple[Client, str]],
 ) -> list[tuple[str, Callable[[], measure.Row]]]:
     """The named page measurements, in the table's order. A page that does not exist on this
     branch (e.g. the timeline before the audit work lands) is a row saying n/a."""
@@ -222,6 +242,7 @@ def page_measurements(
 
     def page(client, name: str, urls: list[str | None]) -> Callable[[], measure.Row]:
         present = [url for url in urls if url]
+        visited.extend((client, url) for url in present)
         if not present:
             return lambda: measure.Row(name, note="n/a (not on this branch)")
         return lambda: measure.measure_page(client, name, present, repeat=repeat)
