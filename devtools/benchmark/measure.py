@@ -227,18 +227,25 @@ def client_for(user) -> Client:
 
 
 def measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> Row:
-    """p50/p95 over every url `repeat` times; a page that does not answer 200 (say, a filter
-    another branch renamed) is a row saying so, not the end of the run."""
+    """p50/p95 over every url `repeat` times (more for a page of few urls: MIN_PAGE_SAMPLES);
+    a page that does not answer 200 (say, a filter another branch renamed) is a row saying so,
+    not the end of the run."""
     try:
         return _measure_page(client, name, urls, repeat=repeat)
     except Exception as error:  # a view's own exception, raised through the test client
         return Row(name, note=f"error: {type(error).__name__}: {error}"[:120])
 
 
+# A page's row is made of at least this many samples: of five, a p95 is the slowest one, and
+# a one-url page (the whale's) would have no more.
+MIN_PAGE_SAMPLES = 20
+
+
 def _measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> Row:
     row = Row(name)
     client.get(urls[0])  # warm
-    for url in urls * repeat:
+    rounds = max(repeat, -(-MIN_PAGE_SAMPLES // len(urls)))
+    for url in urls * rounds:
 
         def get(url=url):
             response = client.get(url)
