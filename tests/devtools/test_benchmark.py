@@ -74,7 +74,8 @@ def test_a_small_benchmark_builds_the_dataset_and_prints_every_row(benchmark_db)
     assert "timeline: whale, first page" in printed  # measured, or n/a before it exists
     # Every page's statements (and the search box's, a page per class) planned both ways.
     planned = re.search(r"Prepared plans: (\d+) statements of the pages above", printed)
-    assert planned and int(planned[1]) > 150, printed[-2000:]
+    assert planned, printed[-2000:]
+    assert int(planned[1]) > 150, planned[0]
     for row, unit in [
         ("http: customer page, typical", "req/s"),
         ("http: customer page, whale", "req/s"),
