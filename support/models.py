@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import BooleanField, F, Func, Q
+from django.db.models import F, Lookup, Q
 
 from accounts.audit import AuditedHistory
 from billing.models import Customer
@@ -17,14 +17,22 @@ class TicketStatus(models.TextChoices):
     SOLVED = "solved", "Solved"
 
 
-class _Unsolved(Func):
+class _Unsolved(Lookup):
     """`status <> 'solved'` with the status written into the statement, not bound: a prepared
     statement's generic plan can then read the queue's partial index (`ticket_unsolved_created`),
     whose condition only a literal can be proved to imply. With a parameter PostgreSQL sorted
-    every open ticket to show a hundred."""
+    every open ticket to show a hundred. A lookup, not a function, so that no database (SQLite
+    has no boolean type) compares it with a bound true either."""
 
-    template = f"NOT (%(expressions)s = '{TicketStatus.SOLVED.value}')"
-    output_field = BooleanField()
+    lookup_name = "unsolved"
+    prepare_rhs = False
+
+    def __init__(self, status) -> None:
+        super().__init__(status, None)
+
+    def as_sql(self, compiler, connection):
+        status, params = self.process_lhs(compiler, connection)
+        return f"NOT ({status} = '{TicketStatus.SOLVED.value}')", params
 
 
 class TicketQuerySet(models.QuerySet):

@@ -166,7 +166,7 @@ def seed_actions(*, staff: dict[str, User], now: dt.datetime) -> list[str]:
     done: list[str] = []
     support, finance = staff["support"], staff["finance"]
     tickets = (
-        Ticket.objects.exclude(status=TicketStatus.SOLVED)
+        Ticket.objects.unsolved()
         .filter(customer__currency="usd", customer__payments__status=PaymentStatus.SUCCEEDED)
         .select_related("customer")
         .distinct()
