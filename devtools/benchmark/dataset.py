@@ -126,12 +126,17 @@ def marker() -> dict | None:
         if cursor.fetchone()[0] is None:
             return None
         # A marker written before the load's day was kept has none: the day is then read
-        # off the data (the newest customer joined the day before the load).
-        cursor.execute(f"ALTER TABLE {MARKER} ADD COLUMN IF NOT EXISTS loaded_at timestamptz")
+        # off the data (the newest customer joined the day before the load, exactly so from
+        # 1,800 customers on).
         cursor.execute(
-            f"SELECT customers, state, indexes, sizes, "
-            f"coalesce(loaded_at, (SELECT max(created) + interval '1 day' FROM billing_customer)) "
-            f"FROM {MARKER}"
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = %s AND column_name = 'loaded_at')",
+            [MARKER],
+        )
+        loaded_at = "loaded_at" if cursor.fetchone()[0] else "NULL::timestamptz"
+        cursor.execute(
+            f"SELECT customers, state, indexes, sizes, coalesce({loaded_at}, "
+            f"(SELECT max(created) + interval '1 day' FROM billing_customer)) FROM {MARKER}"
         )
         row = cursor.fetchone()
     if row is None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 import psycopg.sql
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 # A generic plan is reported when it is this much slower than the custom one, and by at least
@@ -33,6 +33,7 @@ class Slower:
 class PlanCheck:
     statements: int = 0
     slower: list[Slower] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "url: why", a page or a statement
 
     def report(self) -> str:
         lines = [
@@ -45,12 +46,15 @@ class PlanCheck:
             f"{row.statement[:160]}"
             for row in self.slower
         ]
+        lines += [f"  not planned: {why}" for why in self.skipped]
         return "\n".join(lines)
 
 
 def compare(pages: list[tuple[Client, str]]) -> PlanCheck:
     """Each page fetched once through its client, each of its SELECTs then prepared and run
-    under each plan mode."""
+    under each plan mode. A page that fails or does not answer 200, or a statement that cannot
+    be prepared, is listed as not planned, not the end of the run (the table is printed
+    after)."""
     check = PlanCheck()
     for client, url in pages:
         statements: list[tuple[str, list]] = []
@@ -59,38 +63,55 @@ def compare(pages: list[tuple[Client, str]]) -> PlanCheck:
             statements.append((sql, list(params or [])))
             return execute(sql, params, many, context)
 
-        with connection.execute_wrapper(capture):
-            client.get(url)
-        with connection.cursor() as cursor:
-            for sql, params in statements:
-                if not sql.startswith(("SELECT", "WITH")):
-                    continue
-                check.statements += 1
-                generic = _best_ms(cursor, sql, params, "force_generic_plan")
-                custom = _best_ms(cursor, sql, params, "force_custom_plan")
-                if generic > SLOWER * custom and generic - custom > AT_LEAST_MS:
-                    check.slower.append(Slower(url, generic, custom, sql))
-            cursor.execute("SET plan_cache_mode = auto")
+        try:
+            with connection.execute_wrapper(capture):
+                status = client.get(url).status_code
+        except Exception as error:  # a view's own exception, raised through the test client
+            check.skipped.append(f"{url}: {type(error).__name__}: {error}"[:160])
+            continue
+        if status != 200:
+            check.skipped.append(f"{url}: answered {status}")
+            continue
+        for sql, params in statements:
+            if not sql.startswith(("SELECT", "WITH")):
+                continue
+            try:
+                generic = _best_ms(sql, params, "force_generic_plan")
+                custom = _best_ms(sql, params, "force_custom_plan")
+            except DatabaseError as error:
+                check.skipped.append(f"{url}: {error}: {sql}"[:160])
+                continue
+            check.statements += 1
+            if generic > SLOWER * custom and generic - custom > AT_LEAST_MS:
+                check.slower.append(Slower(url, generic, custom, sql))
     return check
 
 
-def _best_ms(cursor, sql: str, params: list, mode: str) -> float:
-    """Planning and execution of the prepared statement under `mode`, best of three."""
-    cursor.execute(f"SET plan_cache_mode = {mode}")
+def _best_ms(sql: str, params: list, mode: str) -> float:
+    """Planning and execution of the statement prepared under `mode`, best of three, in a
+    savepoint of its own (a failed statement leaves the transaction as it was)."""
     markers = iter(range(1, len(params) + 1))
     prepared = re.sub(r"%s", lambda _: f"${next(markers)}", sql).replace("%%", "%")
-    cursor.execute(f"PREPARE benchmark_plan AS {prepared}")
+    raw = connection.connection
+    values = ", ".join(psycopg.sql.Literal(p).as_string(raw) for p in params)
+    run = "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE benchmark_plan" + (
+        f"({values})" if values else ""
+    )
+    best = float("inf")
     try:
-        raw = connection.connection
-        values = ", ".join(psycopg.sql.Literal(p).as_string(raw) for p in params)
-        run = "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE benchmark_plan" + (
-            f"({values})" if values else ""
-        )
-        best = float("inf")
-        for _ in range(3):
-            cursor.execute(run)
-            plan = cursor.fetchone()[0][0]
-            best = min(best, plan["Execution Time"] + plan.get("Planning Time", 0.0))
-        return best
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL plan_cache_mode = {mode}")
+            cursor.execute(f"PREPARE benchmark_plan AS {prepared}")
+            for _ in range(3):
+                cursor.execute(run)
+                plan = cursor.fetchone()[0][0]
+                best = min(best, plan["Execution Time"] + plan.get("Planning Time", 0.0))
+            # Released, a savepoint keeps a SET LOCAL to the end of the enclosing transaction.
+            cursor.execute("SET LOCAL plan_cache_mode = auto")
     finally:
-        cursor.execute("DEALLOCATE benchmark_plan")
+        # A prepared statement outlives the savepoint (it is the session's), not the plan mode.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = 'benchmark_plan'")
+            if cursor.fetchone():
+                cursor.execute("DEALLOCATE benchmark_plan")
+    return best

@@ -248,7 +248,11 @@ def page_measurements(
         return lambda: measure.measure_page(client, name, present, repeat=repeat)
 
     timeline = f"/customers/{whale}/?partial=timeline"  # the customer page loads it so
-    deep = "?before=2024-12-01T00:00:00%2B00:00|billing.customer|0"
+    # Dated back from the load, as the rows are: two years, eighteen months, six months.
+    two_years, eighteen_months, six_months = (
+        sizes.loaded_on - dt.timedelta(days=days) for days in (731, 549, 185)
+    )
+    deep = f"?before={two_years}T00:00:00%2B00:00|billing.customer|0"
     return [
         ("start page", page(finance, "start page", ["/"])),
         (
@@ -265,7 +269,7 @@ def page_measurements(
             page(
                 finance,
                 "timeline: whale, deep page",
-                [timeline + "&before=2025-06-01T00:00:00%2B00:00|billing.customer|0"],
+                [timeline + f"&before={eighteen_months}T00:00:00%2B00:00|billing.customer|0"],
             ),
         ),
         (
@@ -288,7 +292,7 @@ def page_measurements(
             page(
                 finance,
                 "audit log: one day",
-                ["/audit/?date_from=2026-06-01&date_to=2026-06-01"],
+                [f"/audit/?date_from={six_months}&date_to={six_months}"],
             ),
         ),
         ("audit deep", page(finance, "audit log: two years deep", [f"/audit/{deep}"])),
@@ -298,7 +302,7 @@ def page_measurements(
                 finance,
                 "audit CSV export",
                 measure.url_or_none("audit_export"),
-                # Every kind of row (staff, system, Stripe) of the 29 days up to the load:
+                # Every kind of row (staff, system, Stripe) of the last 30 days up to the load:
                 # about a million rows at a million customers.
                 query=f"everyone=1&date_from={sizes.loaded_on - dt.timedelta(days=29)}",
             ),
