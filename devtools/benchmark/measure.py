@@ -220,8 +220,8 @@ def admin_run(query: str, timeout_s: float) -> float | None:
 # Pages ---------------------------------------------------------------------------------------
 
 
-def client_for(user) -> Client:
-    client = Client(SERVER_NAME="localhost")
+def client_for(user, *, htmx: bool = False) -> Client:
+    client = Client(SERVER_NAME="localhost", headers={"HX-Request": "true"} if htmx else None)
     client.force_login(user)
     return client
 

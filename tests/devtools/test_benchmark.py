@@ -76,6 +76,7 @@ def test_a_small_benchmark_builds_the_dataset_and_prints_every_row(benchmark_db)
     planned = re.search(r"Prepared plans: (\d+) statements of the pages above", printed)
     assert planned, printed[-2000:]
     assert int(planned[1]) > 150, planned[0]
+    assert "not planned" not in printed, printed[-2000:]  # every page answered, each planned
     for row, unit in [
         ("http: customer page, typical", "req/s"),
         ("http: customer page, whale", "req/s"),
