@@ -16,6 +16,7 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import create_staff_user
 from billing.models import (
+    BalanceTransaction,
     Customer,
     CustomerKind,
     Feature,
@@ -213,6 +214,22 @@ def make_payment(
             card_brand="visa",
             card_last4=card_last4,
             created=timezone.now() - dt.timedelta(days=3),
+        )
+
+
+def make_credit(
+    customer: Customer, *, amount: int = 2000, created: dt.datetime | None = None
+) -> BalanceTransaction:
+    """A balance credit of `amount` (minor units) in the customer's currency: negative in the
+    ledger, as Stripe writes credit, and the balance after it the same."""
+    with audited(actor=None, reason=TEST_REASON):
+        return BalanceTransaction.objects.create(
+            customer=customer,
+            stripe_balance_transaction_id=fake_stripe_id("cbtxn"),
+            amount=-amount,
+            currency=customer.currency,
+            ending_balance=-amount,
+            created=created or timezone.now(),
         )
 
 

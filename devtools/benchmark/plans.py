@@ -9,7 +9,9 @@ tickets)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import psycopg.sql
 from django.db import DatabaseError, connection, transaction
@@ -50,6 +52,30 @@ class PlanCheck:
         return "\n".join(lines)
 
 
+def statements_of[T](run: Callable[[], T]) -> tuple[T, list[tuple[str, list]]]:
+    """What `run` returns, and the SELECTs it sent (statement, parameters), in order."""
+    statements: list[tuple[str, list]] = []
+
+    def capture(execute, sql, params, many, context):
+        if sql.startswith(("SELECT", "WITH")):
+            statements.append((sql, list(params or [])))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        result = run()
+    return result, statements
+
+
+def as_prepared(sql: str, params: list) -> tuple[str, str]:
+    """The statement as PREPARE takes it (its %s as $1, $2, …) and the parameters as
+    EXECUTE's argument list ("" for none), written as literals."""
+    markers = iter(range(1, len(params) + 1))
+    prepared = re.sub(r"%s", lambda _: f"${next(markers)}", sql).replace("%%", "%")
+    raw = connection.connection
+    values = ", ".join(psycopg.sql.Literal(p).as_string(raw) for p in params)
+    return prepared, f"({values})" if values else ""
+
+
 def compare(pages: list[tuple[Client, str]]) -> PlanCheck:
     """Each page fetched once through its client, each of its SELECTs then prepared and run
     under each plan mode. A page that fails or does not answer 200, or a statement that cannot
@@ -57,24 +83,15 @@ def compare(pages: list[tuple[Client, str]]) -> PlanCheck:
     after)."""
     check = PlanCheck()
     for client, url in pages:
-        statements: list[tuple[str, list]] = []
-
-        def capture(execute, sql, params, many, context, statements=statements):
-            statements.append((sql, list(params or [])))
-            return execute(sql, params, many, context)
-
         try:
-            with connection.execute_wrapper(capture):
-                status = client.get(url).status_code
+            response, statements = statements_of(partial(client.get, url))
         except Exception as error:  # a view's own exception, raised through the test client
             check.skipped.append(f"{url}: {type(error).__name__}: {error}"[:160])
             continue
-        if status != 200:
-            check.skipped.append(f"{url}: answered {status}")
+        if response.status_code != 200:
+            check.skipped.append(f"{url}: answered {response.status_code}")
             continue
         for sql, params in statements:
-            if not sql.startswith(("SELECT", "WITH")):
-                continue
             try:
                 generic = _best_ms(sql, params, "force_generic_plan")
                 custom = _best_ms(sql, params, "force_custom_plan")
@@ -90,13 +107,8 @@ def compare(pages: list[tuple[Client, str]]) -> PlanCheck:
 def _best_ms(sql: str, params: list, mode: str) -> float:
     """Planning and execution of the statement prepared under `mode`, best of three, in a
     savepoint of its own (a failed statement leaves the transaction as it was)."""
-    markers = iter(range(1, len(params) + 1))
-    prepared = re.sub(r"%s", lambda _: f"${next(markers)}", sql).replace("%%", "%")
-    raw = connection.connection
-    values = ", ".join(psycopg.sql.Literal(p).as_string(raw) for p in params)
-    run = "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE benchmark_plan" + (
-        f"({values})" if values else ""
-    )
+    prepared, arguments = as_prepared(sql, params)
+    run = "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE benchmark_plan" + arguments
     best = float("inf")
     try:
         with transaction.atomic(), connection.cursor() as cursor:

@@ -13,15 +13,13 @@ from dataclasses import dataclass
 import pytest
 from django.utils import timezone
 
-from accounts.audit import audited
 from accounts.models import User
 from accounts.roles import Role
 from billing import actions
-from billing.models import Action, ApprovalRequest, BalanceTransaction, InvoiceStatus
+from billing.models import Action, ApprovalRequest, InvoiceStatus
 from tests.api.conftest import Api, problem, token_for
 from tests.factories import (
-    TEST_REASON,
-    fake_stripe_id,
+    make_credit,
     make_customer,
     make_invoice,
     make_payment,
@@ -68,15 +66,7 @@ def build_world(role: Role) -> World:
     payment = make_payment(customer)
     subscription = make_subscription(customer)
     invoice = make_invoice(customer, status=InvoiceStatus.OPEN)
-    with audited(actor=None, reason=TEST_REASON):
-        credit = BalanceTransaction.objects.create(
-            customer=customer,
-            stripe_balance_transaction_id=fake_stripe_id("cbtxn"),
-            amount=-2000,
-            currency="usd",
-            ending_balance=-2000,
-            created=timezone.now(),
-        )
+    credit = make_credit(customer, amount=2000)
     agent = make_staff(Role.AGENT)
     waiting = actions.request_entitlement_override(
         actor=agent,

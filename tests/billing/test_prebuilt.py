@@ -14,7 +14,13 @@ from billing.models import (
     ledger_with_reversible,
     payments_with_refundable,
 )
-from tests.factories import fake_stripe_id, make_customer, make_invoice, make_payment
+from tests.factories import (
+    fake_stripe_id,
+    make_credit,
+    make_customer,
+    make_invoice,
+    make_payment,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +52,7 @@ def test_each_use_reads_the_rows_as_they_are_now():
             status="succeeded",
             created=payment.created,
         )
-        credit = BalanceTransaction.objects.create(
-            customer=customer,
-            stripe_balance_transaction_id=fake_stripe_id("cbtxn"),
-            amount=-700,
-            currency=customer.currency,
-            ending_balance=-700,
-            created=payment.created,
-        )
+        credit = make_credit(customer, amount=700, created=payment.created)
 
     assert [p.refundable for p in payments_with_refundable()] == [3800]
     assert [c.balance_amount for c in customers_with_balance()] == [-700]

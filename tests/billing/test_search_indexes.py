@@ -5,7 +5,6 @@ scans priced out, and must name the index that serves it."""
 import datetime as dt
 import re
 
-import psycopg.sql
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +14,7 @@ from accounts.audit import audited
 from accounts.roles import Role
 from billing.actions import policy
 from billing.models import Action, Customer, Payment
+from devtools.benchmark import plans
 from tests.factories import make_customer, make_invoice, make_payment, make_staff, make_ticket
 
 pytestmark = pytest.mark.django_db
@@ -170,35 +170,21 @@ def test_the_ticket_queue_reads_the_newest_open_tickets_from_an_index():
 def generic_plans(run) -> list[tuple[str, str]]:
     """The plan PostgreSQL keeps for each statement `run` makes once it is prepared (settings:
     DB_PREPARED_STATEMENTS): the generic plan, made for any value of its parameters and so
-    for any customer, big or small. One (statement, plan) pair per statement, in order."""
-    statements: list[tuple[str, list]] = []
-
-    def capture(execute, sql, params, many, context):
-        statements.append((sql, list(params or [])))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(capture):
-        run()
-    plans = []
-    raw = connection.connection
+    for any customer, big or small. One (statement, plan) pair per SELECT, in order."""
+    _, statements = plans.statements_of(run)
+    found = []
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
         try:
             for number, (sql, params) in enumerate(statements):
-                if not sql.startswith(("SELECT", "WITH")):
-                    continue
-                markers = iter(range(1, len(params) + 1))
-                prepared = re.sub(r"%s", lambda _, m=markers: f"${next(m)}", sql).replace("%%", "%")
+                prepared, arguments = plans.as_prepared(sql, params)
                 cursor.execute(f"PREPARE generic_{number} AS {prepared}")
-                values = ", ".join(psycopg.sql.Literal(p).as_string(raw) for p in params)
-                cursor.execute(
-                    f"EXPLAIN EXECUTE generic_{number}" + (f"({values})" if values else "")
-                )
-                plans.append((sql, "\n".join(row[0] for row in cursor.fetchall())))
+                cursor.execute(f"EXPLAIN EXECUTE generic_{number}{arguments}")
+                found.append((sql, "\n".join(row[0] for row in cursor.fetchall())))
                 cursor.execute(f"DEALLOCATE generic_{number}")
         finally:
             cursor.execute("SET plan_cache_mode = auto")
-    return plans
+    return found
 
 
 def by_first_table(plans: list[tuple[str, str]]) -> dict[str, str]:
@@ -214,8 +200,7 @@ def test_a_whales_customer_page_sections_are_read_in_order_by_any_prepared_plan(
     """After five runs of a prepared statement PostgreSQL may keep one generic plan for every
     customer. With the sections' indexes lacking the id of their order, that plan read a
     whale's 5,000 invoices by the foreign key's index and sorted them all to show 20."""
-    from billing.models import BalanceTransaction
-    from tests.factories import fake_stripe_id
+    from tests.factories import make_credit
     from tests.screens.test_query_budgets import customer_with, pending_request
 
     finance = make_staff(Role.FINANCE)
@@ -229,14 +214,7 @@ def test_a_whales_customer_page_sections_are_read_in_order_by_any_prepared_plan(
             small = make_customer()
             payment = make_payment(small, invoice=make_invoice(small))
             pending_request(small, finance, payment)
-            BalanceTransaction.objects.create(
-                customer=small,
-                stripe_balance_transaction_id=fake_stripe_id("cbtxn"),
-                amount=-100,
-                currency="usd",
-                ending_balance=-100,
-                created=timezone.now(),
-            )
+            make_credit(small, amount=100)
     with connection.cursor() as cursor:
         for table in ("invoice", "payment", "balancetransaction", "action", "customer"):
             cursor.execute(f"ANALYZE billing_{table}")
