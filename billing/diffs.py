@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.db import connection, models
 from django.db.models import Case, OuterRef, Subquery, Value, When
 from django.db.models.expressions import RawSQL
 
-from billing.money import CURRENCIES, format_amount
+from billing.money import CURRENCIES, currencies_sql, format_amount, grouped_sql
+from billing.money import format_sql as format_amount_sql
 
 CHANGE_KINDS = {"+": "created", "~": "changed", "-": "deleted"}
 
@@ -249,19 +251,36 @@ def _when(value: Any) -> str:
 _amount = functools.lru_cache(maxsize=8192)(format_amount)
 
 
-def _shower(history_model: type[models.Model], f: models.Field) -> Show:
-    """How the column's values are shown: the related record's name, the choice's label,
-    an amount in the row's currency, or the plain value (dates and text without asking
-    each value its type: the export shows ten million values)."""
+def _display(history_model: type[models.Model], f: models.Field) -> str:
+    """How the column's values are shown, the one choice both the Python display (`_shower`)
+    and the database's (`show_sql`) follow: "related" (the record's name), "choice" (its
+    label), "money" (an amount in the row's currency), "when", "text" or "plain"."""
     if f.is_relation and f.related_model is not None:
+        return "related"
+    if f.choices:
+        return "choice"
+    if f.name in _money_fields(history_model):
+        return "money"
+    if isinstance(f, models.DateTimeField):
+        return "when"
+    if isinstance(f, models.CharField | models.TextField):
+        return "text"
+    return "plain"
+
+
+def _shower(history_model: type[models.Model], f: models.Field) -> Show:
+    """The column's display as a function of (value, its row, names): dates and text
+    without asking each value its type (the export shows ten million values)."""
+    display = _display(history_model, f)
+    if display == "related":
         related = f.related_model
         return lambda value, row, namer: namer.name(related, value)  # type: ignore[arg-type]
-    if f.choices:
+    if display == "choice":
         labels = _choices(f)
         return lambda value, row, namer: (
             _plain(value) if value in (None, "") else labels.get(value, str(value))
         )
-    if f.name in _money_fields(history_model):
+    if display == "money":
 
         def money(value: Any, row: Any, namer: _Namer) -> str:
             if value is None:
@@ -270,9 +289,9 @@ def _shower(history_model: type[models.Model], f: models.Field) -> Show:
             return _amount(value, currency) if currency else f"{value:,} (minor units)"
 
         return money
-    if isinstance(f, models.DateTimeField):
+    if display == "when":
         return _show_when
-    if isinstance(f, models.CharField | models.TextField):
+    if display == "text":
         return _show_text
     return _show_plain
 
@@ -298,6 +317,7 @@ class _Column:
     related: type[models.Model] | None  # named in the diff: its names are loaded first
     primary_key: bool
     show: Show
+    field: models.Field
 
 
 @functools.cache
@@ -309,6 +329,7 @@ def _columns(history_model: type[models.Model]) -> tuple[_Column, ...]:
             related=f.related_model if f.is_relation else None,  # type: ignore[arg-type]
             primary_key=f.primary_key,
             show=_shower(history_model, f),
+            field=f,
         )
         for f in tracked_fields(history_model)
     )
@@ -518,3 +539,174 @@ def object_history(model: type[models.Model], pk: int, *, size: int = 200) -> li
     )
     previous = {(history, newer.history_id): older for newer, older in itertools.pairwise(rows)}
     return describe(rows[:size], previous)
+
+
+# The same changes written by PostgreSQL -------------------------------------------------
+# The CSV export of a million history rows has the database write each row's changes (see
+# audit_log.export_csv): these are the displays above as SQL expressions, each following the
+# same `_display` of its column. tests/billing/test_audit_export_sql.py holds every kind of
+# column, value and named record to the Python display.
+
+
+def sql_literal(value: Any) -> str:
+    """A constant as SQL, in a statement psycopg composes client-side (a % doubled)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''").replace("%", "%%") + "'"
+
+
+# `str.strip()`'s whitespace, which `get_full_name` strips.
+_WHITESPACE = sql_literal("".join(c for c in map(chr, range(0x3001)) if c.isspace()))
+
+
+def _choice_sql(value: str, f: models.Field) -> str:
+    """The choice's label, its value where it has none, a dash for nothing."""
+    empty = f"{value} IS NULL" + (
+        f" OR {value} = ''" if isinstance(f, models.CharField | models.TextField) else ""
+    )
+    labels = " ".join(
+        f"WHEN {value} = {sql_literal(choice)} THEN {sql_literal(label)}"
+        for choice, label in _choices(f).items()
+    )
+    return f"CASE WHEN {empty} THEN '—' {labels} ELSE ({value})::text END"
+
+
+# Each named record's name (`__str__`) as SQL over its row `r`, and what else the name reads
+# (joined, not a subquery: a correlated subquery keeps PostgreSQL from running the export
+# in parallel).
+NAME_SQL: dict[str, Callable[[str], str]] = {
+    "accounts.user": lambda r: (
+        f"COALESCE(NULLIF(btrim({r}.first_name || ' ' || {r}.last_name, {_WHITESPACE}), ''), "
+        f"{r}.username)"
+    ),
+    "auth.group": lambda r: f"{r}.name",
+    "billing.customer": lambda r: f"{r}.name || ' (' || {r}.handle || ')'",
+    "billing.subscription": lambda r: f"{r}.stripe_subscription_id || ' (' || {r}.status || ')'",
+    "billing.invoice": lambda r: f"COALESCE(NULLIF({r}.number, ''), {r}.stripe_invoice_id)",
+    "billing.payment": lambda r: (
+        f"{r}.stripe_charge_id || ' ' || {format_amount_sql(f'{r}.amount', f'{r}.currency')}"
+    ),
+    "billing.balancetransaction": lambda r: (
+        f"{r}.stripe_balance_transaction_id || ' ' || "
+        f"{format_amount_sql(f'{r}.amount', f'{r}.currency')}"
+    ),
+    "billing.action": lambda r: (
+        f"{_choice_sql(f'{r}.kind', _field('billing.action', 'kind'))} || ' #' || {r}.id "
+        f"|| ' (' || {r}.state || ')'"
+    ),
+    "billing.price": lambda r: (
+        f"{r}_plan.name || ' ' || {format_amount_sql(f'{r}.unit_amount', f'{r}.currency')} "
+        f"|| '/' || {r}.interval"
+    ),
+    "billing.plan": lambda r: f"{r}.name",
+    "support.ticket": lambda r: f"{r}.external_ref || ': ' || {r}.subject",
+}
+NAME_JOINS: dict[str, Callable[[str], str]] = {
+    "billing.price": lambda r: f"LEFT JOIN billing_plan AS {r}_plan ON {r}_plan.id = {r}.plan_id",
+}
+
+
+def _field(label: str, name: str) -> models.Field:
+    return apps.get_model(label)._meta.get_field(name)  # type: ignore[return-value]
+
+
+def name_join(related: type[models.Model], value: str, alias: str) -> str:
+    """A join giving `alias.name`: the name of the `related` record whose key is `value`
+    (NULL where there is none)."""
+    label = related._meta.label_lower
+    if label not in NAME_SQL:
+        raise NotImplementedError(f"No SQL name for {label}.")
+    quote = connection.ops.quote_name
+    r = f"{alias}_r"
+    joins = NAME_JOINS[label](r) if label in NAME_JOINS else ""
+    return (
+        f"LEFT JOIN LATERAL (SELECT {NAME_SQL[label](r)} AS name "
+        f"FROM {quote(related._meta.db_table)} AS {r} {joins} "
+        f"WHERE {r}.{quote(str(related._meta.pk.column))} = {value}) AS {alias} ON TRUE"
+    )
+
+
+def show_sql(
+    history_model: type[models.Model], column: _Column, value: str, row: str, name: str = ""
+) -> str:
+    """`column.show(value, row, names)` as SQL, for the SQL `value` of the history row
+    aliased `row` (whose currency an amount is shown in); a related record's `name` comes
+    from a `name_join`."""
+    f = column.field
+    display = _display(history_model, f)
+    if display == "related":
+        return f"CASE WHEN {value} IS NULL THEN '—' ELSE COALESCE({name}, '#' || {value}) END"
+    if display == "choice":
+        return _choice_sql(value, f)
+    if display == "money":
+        currency = f"{row}.currency"
+        return (
+            f"CASE WHEN {value} IS NULL THEN '—' "
+            f"WHEN {currency} IN ({currencies_sql()}) THEN {format_amount_sql(value, currency)} "
+            f"ELSE {grouped_sql(value)} || ' (minor units)' END"
+        )
+    if display == "when":
+        # Wall time in UTC to the minute (the export sets DateStyle ISO).
+        return f"COALESCE(left(({value} AT TIME ZONE 'UTC')::text, 16) || ' UTC', '—')"
+    if display == "text":
+        return f"COALESCE(NULLIF({value}, ''), '—')"
+    if isinstance(f, models.BooleanField):
+        return f"CASE WHEN {value} THEN 'yes' WHEN NOT {value} THEN 'no' ELSE '—' END"
+    if isinstance(f, models.DecimalField):
+        return f"COALESCE(trim_scale({value})::text, '—')"
+    if isinstance(f, models.IntegerField):  # every integer field, keys included
+        return f"COALESCE(({value})::text, '—')"
+    raise NotImplementedError(f"No SQL display for {f} ({type(f).__name__}).")
+
+
+def changes_sql(
+    history_model: type[models.Model], new: str, old: str | None
+) -> tuple[str, list[str]]:
+    """`changes_texts` of the history row aliased `new` as SQL, and the joins that name the
+    records its columns hold. `old` is its previous version's alias (a row of NULLs where
+    there is none, which shows the initial values, as a creation does); without one, the
+    row is a creation."""
+    created: list[str] = []
+    changed: list[str] = []
+    joins: list[str] = []
+    quote = connection.ops.quote_name
+    for column in _columns(history_model):
+        attname = quote(str(column.field.column))
+        value = f"{new}.{attname}"
+        name = was_name = ""
+        if column.related is not None:
+            name = f"n{len(joins)}"
+            joins.append(name_join(column.related, value, name))
+            name = f"{name}.name"
+        label = sql_literal(column.label + ": ")
+        shown = show_sql(history_model, column, value, new, name)
+        if not column.primary_key:
+            has_value = f"{value} IS NOT NULL" + (
+                f" AND {value} <> ''"
+                if isinstance(column.field, models.CharField | models.TextField)
+                else ""
+            )
+            created.append(f"CASE WHEN {has_value} THEN {label} || {shown} END")
+        if old is None:
+            continue
+        was = f"{old}.{attname}"
+        if column.related is not None:
+            was_name = f"n{len(joins)}"
+            joins.append(name_join(column.related, was, was_name))
+            was_name = f"{was_name}.name"
+        # "Old → new", or "new" alone where the old shows as nothing (change_text).
+        before = show_sql(history_model, column, was, old, was_name)
+        changed.append(
+            f"CASE WHEN {value} IS DISTINCT FROM {was} THEN "
+            f"{label} || COALESCE(NULLIF({before}, '') || ' → ', '') || {shown} END"
+        )
+    initial = f"concat_ws('; ', {', '.join(created) or 'NULL'})"
+    if old is None:
+        return initial, joins
+    text = (
+        f"CASE WHEN {old}.history_id IS NULL THEN {initial} "
+        f"ELSE concat_ws('; ', {', '.join(changed) or 'NULL'}) END"
+    )
+    return text, joins

@@ -177,3 +177,56 @@ def format_amount(amount: int | None, currency: str) -> str:
     if amount is None:
         return "—"
     return Money(amount, currency).format()
+
+
+# The same formatting written by PostgreSQL, for the audit CSV export, which has the database
+# write a million rows' amounts (billing/diffs.py, `show_sql`). Each takes SQL expressions and
+# gives one; a test holds them to `format()` for every currency and for amounts at the edges.
+
+
+def grouped_sql(amount: str) -> str:
+    """`f"{amount:,}"` of an integer SQL expression (bigint's extremes included: numeric)."""
+    absolute = f"abs(({amount})::numeric)"
+    return f"CASE WHEN {amount} < 0 THEN '-' ELSE '' END || {_digits_sql(absolute, 0)}"
+
+
+def _digits_sql(absolute: str, places: int) -> str:
+    """The digits `format()` writes of a non-negative numeric SQL expression in minor units."""
+    if not places:
+        return (
+            f"CASE WHEN {absolute} < 1000 THEN ({absolute})::text "
+            f"ELSE to_char({absolute}, 'FM9,999,999,999,999,999,999,990') END"
+        )
+    unit = 10**places
+    return (
+        f"{_digits_sql(f'div({absolute}, {unit})', 0)} || '.' || "
+        f"lpad(mod({absolute}, {unit})::text, {places}, '0')"
+    )
+
+
+def format_sql(amount: str, currency: str) -> str:
+    """`Money(amount, currency).format()` of an SQL amount in minor units and an SQL currency
+    code that is one of CURRENCIES (the caller checks)."""
+    absolute = f"abs(({amount})::numeric)"
+    by_symbol = " ".join(
+        f"WHEN '{code}' THEN '{symbol}' || {_digits_sql(absolute, exponent(code))}"
+        for code, symbol in _SYMBOLS.items()
+    )
+    by_places = (
+        f"CASE WHEN {currency} IN ({_codes_sql(ZERO_DECIMAL)}) THEN {_digits_sql(absolute, 0)} "
+        f"WHEN {currency} IN ({_codes_sql(THREE_DECIMAL)}) THEN {_digits_sql(absolute, 3)} "
+        f"ELSE {_digits_sql(absolute, 2)} END"
+    )
+    return (
+        f"CASE WHEN {amount} < 0 THEN '-' ELSE '' END || "
+        f"CASE {currency} {by_symbol} ELSE {by_places} || ' ' || upper({currency}) END"
+    )
+
+
+def currencies_sql() -> str:
+    """CURRENCIES as an SQL list, for `currency IN (...)`."""
+    return _codes_sql(CURRENCIES)
+
+
+def _codes_sql(codes: frozenset[str]) -> str:
+    return ", ".join(f"'{code}'" for code in sorted(codes))
