@@ -10,6 +10,7 @@ import decimal
 import io
 
 import pytest
+from django.apps import apps
 from django.db import connection
 from django.http import QueryDict
 from django.utils import timezone
@@ -216,14 +217,15 @@ def test_the_database_guards_and_quotes_any_text_as_the_csv_module_does(texts):
     assert guarded == [audit_log.safe_cell(text) for text in texts]
 
 
+EMPTY = {"billing.action", "billing.balancetransaction"}  # none in varied_history
+
+
 def test_named_records_are_named_by_the_database_as_their_str_is(varied_history):
-    for label, name in diffs.NAME_SQL.items():
-        model = diffs._field("billing.action", "id").model._meta.apps.get_model(label)
+    for label in diffs.NAME_SQL:
+        model = apps.get_model(label)
         records = list(model._base_manager.all()[:20])
-        if not records:
-            continue
+        assert records or label in EMPTY, label
         join = diffs.name_join(model, "t.k", "named")
-        table = connection.ops.quote_name(model._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT named.name FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(k, n) "
@@ -231,7 +233,7 @@ def test_named_records_are_named_by_the_database_as_their_str_is(varied_history)
                 [[record.pk for record in records]],
             )
             names = [text for (text,) in cursor.fetchall()]
-        assert names == [str(record) for record in records], (label, table, name)
+        assert names == [str(record) for record in records], label
 
 
 def test_each_kind_of_record_the_history_names_has_a_name_written_by_the_database():
