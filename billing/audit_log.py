@@ -680,7 +680,8 @@ def _safe_sql(text: str) -> str:
     """`safe_cell` of an SQL text."""
     starts = ", ".join(diffs.sql_literal(start) for start in sorted(_FORMULA_STARTS))
     return (
-        f"CASE WHEN left({text}, 1) IN ({starts}) AND {text} !~ '^-?[0-9]+(\\.[0-9]+)?$' "
+        f"CASE WHEN left({text}, 1) IN ({starts}) "
+        f"AND {text} !~ {diffs.sql_literal('^(' + _PLAIN_NUMBER.pattern + ')$')} "
         f"THEN '''' || {text} ELSE {text} END"
     )
 
@@ -691,14 +692,14 @@ def _cell_sql(text: str) -> str:
     return f"NULLIF({text}, '')"
 
 
-_INTEGER_CELLS = {3, 8, 9}  # record_id, customer_id, amount
+_INTEGER_CELLS = {CSV_HEADER.index(name) for name in ("record_id", "customer_id", "amount")}
 
 
 def _branch_sql(
     model: type[Model], filters: AuditFilters, *, created: bool, rank: int
 ) -> tuple[str, list[Any]]:
     """One table's creations (or its other rows) in the filtered view as the export's cells
-    c0…c11, with their keyset (k_when, k_label, k_id). The two are apart because only the
+    c0…c11, with their keyset (k_when, k_id), sorted. The two are apart because only the
     other rows need their previous version, found with a LIMIT, which PostgreSQL doesn't
     run in parallel: the creations, most of any export, it does."""
     history = history_model(model)
@@ -713,10 +714,7 @@ def _branch_sql(
         f"to_char({when}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
         f"|| COALESCE('.' || NULLIF(to_char({when}, 'US'), '000000'), '') || '+00:00'"
     )
-    actor = (  # diffs.actor_of
-        "COALESCE(u.username, CASE WHEN strpos(lower(COALESCE(h.history_change_reason, '')), "
-        "'stripe') > 0 THEN 'Stripe' ELSE 'system' END)"
-    )
+    actor = diffs.actor_sql("u.username", "h.history_change_reason")
     naming = ", ".join(f"' ' || NULLIF(h.{quote(name)}, '')" for name in _naming_columns(history))
     record = f"'#' || h.id || COALESCE({naming}, '')" if naming else "'#' || h.id"  # _describe
     change = " ".join(f"WHEN {lit(code)} THEN {lit(text)}" for code, text in CHANGE_TYPES.items())

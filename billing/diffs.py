@@ -87,6 +87,14 @@ def actor_of(username: str | None, reason: str) -> str:
     return "Stripe" if "stripe" in (reason or "").lower() else "system"
 
 
+def actor_sql(username: str, reason: str) -> str:
+    """`actor_of` of two SQL expressions, for the export the database writes."""
+    return (
+        f"COALESCE({username}, CASE WHEN strpos(lower(COALESCE({reason}, '')), 'stripe') > 0 "
+        "THEN 'Stripe' ELSE 'system' END)"
+    )
+
+
 @functools.cache
 def history_model(model: type[models.Model]) -> type[models.Model]:
     """The model's history table. (`model.history` builds a new manager class on every
