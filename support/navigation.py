@@ -47,8 +47,8 @@ def _sections(request: HttpRequest, user) -> list[dict]:
         if user.has_perm(section.permission):
             url = reverse(section.url_name)
             count = 0
-            if section.url_name == "approvals" and user.has_perm(policy.APPROVE):
-                count = policy.decidable_by(user, timezone.now()).count()
+            if section.url_name == "approvals":
+                count = policy.waiting_count(user, timezone.now())
             sections.append(
                 {
                     "label": section.label,

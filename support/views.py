@@ -54,7 +54,7 @@ def home(request: StaffRequest) -> TemplateResponse:
         )
         context["unassigned_count"] = Ticket.objects.unsolved().unassigned().count()
     if user.has_perm("billing.approve_action"):
-        context["waiting_count"] = policy.decidable_by(user, now).count()
+        context["waiting_count"] = policy.waiting_count(user, now)
     if user.has_perm("billing.request_action"):
         context["my_pending_count"] = (
             ApprovalRequest.objects.pending(now).filter(requested_by=user).count()

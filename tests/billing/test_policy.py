@@ -65,3 +65,49 @@ def test_approvers_are_judged_by_their_own_per_action_limit():
     assert covers(admin, ActionKind.REFUND, "usd", 1_000_000)
     assert not covers(support, ActionKind.CREDIT, "usd", 1)
     assert covers(finance, ActionKind.INVOICE_VOID, "", None)
+
+
+def test_the_waiting_count_is_what_decidable_by_counts_whatever_changes(support_user):
+    """The badge's count (its SQL built once per user) follows every change as the plain
+    count does: new requests, someone's own request, expiry, a decision, the approver's roles."""
+    import datetime as dt
+
+    import time_machine
+    from django.contrib.auth.models import Group
+
+    from billing.models import Payment
+    from tests.factories import make_customer, make_payment
+    from tests.screens.test_query_budgets import pending_request
+
+    approver = make_staff(Role.FINANCE)
+    customer = make_customer()
+    payment: Payment = make_payment(customer)
+    now = timezone.now()
+
+    def both(at=None) -> tuple[int, int]:
+        at = at or timezone.now()
+        return policy.waiting_count(approver, at), policy.decidable_by(approver, at).count()
+
+    assert both() == (0, 0)
+    with audited(actor=None, reason="test: requests"):
+        first = pending_request(customer, support_user, payment)
+        pending_request(customer, support_user, payment, ref="ZD-2")
+        pending_request(customer, approver, payment, ref="ZD-3")  # the approver's own
+    assert both() == (2, 2)
+    with audited(actor=None, reason="test: decided"):
+        first.decision = "rejected"
+        first.decision_note = "test"
+        first.decided_by = approver
+        first.decided_at = timezone.now()
+        first.save()
+    assert both() == (1, 1)
+    later = now + policy.APPROVAL_LIFETIME + dt.timedelta(seconds=1)
+    with time_machine.travel(later, tick=False):
+        assert both(later) == (0, 0)
+    with audited(actor=None, reason="test: the approver's roles change"):
+        approver.groups.set([Group.objects.get(name=Role.AUDITOR)])
+    assert policy.waiting_count(approver, timezone.now()) == 0  # may no longer approve
+    with audited(actor=None, reason="test: the approver's roles change back"):
+        approver.groups.set([Group.objects.get(name=Role.FINANCE)])
+    approver = type(approver).objects.get(pk=approver.pk)  # permissions read afresh
+    assert both() == (1, 1)
