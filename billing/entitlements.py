@@ -24,6 +24,14 @@ def effective_entitlements(customer: Customer, *, at: dt.datetime) -> list[Entit
 
     For a per-seat plan the seat count is the subscription's quantity.
     """
+    return effective_entitlements_until(customer, at=at)[0]
+
+
+def effective_entitlements_until(
+    customer: Customer, *, at: dt.datetime
+) -> tuple[list[Entitlement], dt.datetime | None]:
+    """The effective entitlements at `at`, and the next moment they change with nothing
+    written (an override starting, expiring or ending early; None: only a write changes them)."""
     found: dict[str, Entitlement] = {}
     subscriptions = (
         customer.subscriptions.live()
@@ -41,11 +49,17 @@ def effective_entitlements(customer: Customer, *, at: dt.datetime) -> list[Entit
             found[Feature.SEATS] = Entitlement(
                 Feature.SEATS, str(subscription.quantity), f"{plan.name} plan, seats bought"
             )
-    for override in customer.entitlement_overrides.active(at).order_by("starts_at"):
+    changes: list[dt.datetime] = []
+    for override in customer.entitlement_overrides.not_over(at).order_by("starts_at"):
+        changes += [moment for moment in (override.starts_at, override.ended_at) if moment]
+        changes.append(override.expires_at)
+        if override.starts_at > at:
+            continue  # not in force yet
         found[override.feature] = Entitlement(
             override.feature,
             override.value,
             f"Override until {override.expires_at:%Y-%m-%d %H:%M} UTC",
         )
     order = {feature: position for position, feature in enumerate(Feature.values)}
-    return sorted(found.values(), key=lambda entitlement: order[entitlement.feature])
+    shown = sorted(found.values(), key=lambda entitlement: order[entitlement.feature])
+    return shown, min((moment for moment in changes if moment > at), default=None)

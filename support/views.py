@@ -2,24 +2,27 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 from urllib.parse import quote
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import StaffRequest, staff_view
-from billing import as_of
+from billing import as_of, page_revisions
 from billing.actions import pipeline, policy
-from billing.entitlements import effective_entitlements
+from billing.entitlements import effective_entitlements_until
 from billing.models import (
     Action,
     ApprovalRequest,
@@ -35,7 +38,7 @@ from billing.paging import page_number
 from billing.stripe import budget
 from billing.stripe import gateway as stripe_gateway
 from billing.stripe import sync as stripe_sync
-from support import services, timeline
+from support import page_cache, services, timeline
 from support.forms import AssignForm, CustomerNoteForm, NoteForm, StatusForm, TicketForm
 from support.models import Ticket, TicketStatus
 
@@ -106,21 +109,82 @@ def searchable(text: str) -> bool:
 
 @staff_view("billing.view_customer")
 @require_GET
-def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
+def customer(request: StaffRequest, customer_id: int) -> HttpResponse:
     """Everything about a customer's billing on one page, every action opening from it.
 
     `?partial=<section>` renders one section alone: htmx reloads the sections an action
-    changed (they listen for the `billing-changed` event its outcome sends)."""
-    customer = get_object_or_404(customers_with_balance(), pk=customer_id)
+    changed (they listen for the `billing-changed` event its outcome sends). The content is
+    kept by the revision of what it shows (support.page_cache): the bar around it is drawn for
+    each request."""
     if request.GET.get("as_of"):
+        customer = get_object_or_404(customers_with_balance(), pk=customer_id)
         return _customer_as_of(request, customer, request.GET["as_of"])
-    partial = request.GET.get("partial", "")
-    if partial not in CUSTOMER_SECTIONS:
-        partial = ""
+    view = CustomerView.of(request)
+    try:
+        # Before anything it covers is read, so what is kept under it is never older.
+        revision = page_revisions.current(customer_id)
+    except page_revisions.NoSuchCustomer:
+        raise Http404("No such customer.") from None
+    if view.partial == "timeline":
+        revision = None  # the history it reads is not covered by the revision
+    shown = page_cache.rendered(
+        request, customer_id, revision, view, lambda: _render_customer(customer_id, view)
+    )
+    if view.partial:
+        return HttpResponse(shown.html)
+    return TemplateResponse(
+        request, "support/customer.html", {"title": shown.title, "body": mark_safe(shown.html)}
+    )
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """Everything but the customer's rows that the customer page's content depends on: the
+    section asked for, page numbers, the ticket worked under, the timeline's filter, and what
+    the viewer may do. Two requests with the same view of the same revision see the same HTML."""
+
+    partial: str
+    pages: tuple[int, ...]
+    ticket: str
+    timeline_kinds: tuple[str, ...]
+    timeline_before: str
+    may_act: bool
+    may_note: bool
+    may_open_ticket: bool
+
+    @classmethod
+    def of(cls, request: StaffRequest) -> CustomerView:
+        partial = request.GET.get("partial", "")
+        user = request.user
+        return cls(
+            partial=partial if partial in CUSTOMER_SECTIONS else "",
+            pages=tuple(
+                page_number(request.GET.get(f"{name}_page", "")) for name in PAGED_SECTIONS
+            ),
+            ticket=clean_ticket_ref(request.GET.get("ticket", "")) or "",
+            timeline_kinds=tuple(
+                kind for kind in request.GET.getlist("kind") if kind in timeline.KINDS
+            ),
+            timeline_before=request.GET.get("before", "")[:200],
+            may_act=user.has_perm("billing.request_action"),
+            may_note=user.has_perm("support.add_note"),
+            may_open_ticket=user.has_perm("support.work_ticket"),
+        )
+
+    def page(self, section: str) -> int:
+        return self.pages[PAGED_SECTIONS.index(section)]
+
+
+def _render_customer(customer_id: int, view: CustomerView) -> page_cache.Rendered:
+    customer = get_object_or_404(customers_with_balance(), pk=customer_id)
     now = timezone.now()
-    pages = {name: page_number(request.GET.get(f"{name}_page", "")) for name in PAGED_SECTIONS}
-    ticket = clean_ticket_ref(request.GET.get("ticket", "")) or ""
-    may_note = request.user.has_perm("support.add_note")
+    ticket = view.ticket
+    # Overrides start and run out with nothing written: what shows them is right until then.
+    shown_entitlements, until = (
+        effective_entitlements_until(customer, at=now)
+        if view.partial in ("", "entitlements")
+        else ([], None)
+    )
     # Every section is built when the template first reads it, not before: htmx reloads one
     # section at a time (`?partial=`, several after each action), and each pays for its own
     # queries only.
@@ -131,38 +195,41 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
     context = {
         "customer": customer,
         "customer_url": customer.get_absolute_url(),
-        "now": now,
         "ticket": ticket,
         "ticket_query": f"&ticket={ticket}" if ticket else "",
-        "may_act": request.user.has_perm("billing.request_action"),
+        "may_act": view.may_act,
+        "may_open_ticket": view.may_open_ticket,
+        "csrf_token": page_cache.CSRF_PLACEHOLDER,
         "panel": PanelUrls(customer.pk),
         "subscriptions": customer.subscriptions.select_related("price__plan").order_by("-created"),
-        "entitlements": SimpleLazyObject(lambda: effective_entitlements(customer, at=now)),
+        "entitlements": shown_entitlements,
         "invoices": SectionPage(
-            lambda: customer.invoices.order_by("-created", "-id"), pages["invoices"], "invoices"
+            lambda: customer.invoices.order_by("-created", "-id"),
+            view.page("invoices"),
+            "invoices",
         ),
         "payments": SectionPage(
             lambda: (
                 Payment.objects.filter(customer=customer)
                 .latest_with_refundable(
-                    SECTION_ROWS + 1, offset=(pages["payments"] - 1) * SECTION_ROWS
+                    SECTION_ROWS + 1, offset=(view.page("payments") - 1) * SECTION_ROWS
                 )
                 .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("-created")))
             ),
-            pages["payments"],
+            view.page("payments"),
             "payments",
             sliced=True,
         ),
         "balance_transactions": SectionPage(
             lambda: ledger_with_reversible().filter(customer=customer).order_by("-created", "-id"),
-            pages["balance"],
+            view.page("balance"),
             "balance",
         ),
         "tickets": tickets,
         "notes": _customer_notes(customer),
         "actions": customer.actions.select_related("actor", "approval")[:20],
         "sync_problems": customer.sync_problems.open()[:10],
-        "may_note": may_note,
+        "may_note": view.may_note,
         "note_form": SimpleLazyObject(
             lambda: CustomerNoteForm(
                 customer=customer,
@@ -170,14 +237,15 @@ def customer(request: StaffRequest, customer_id: int) -> TemplateResponse:
                 initial={"ticket": next((t.pk for t in tickets if t.external_ref == ticket), None)},
             )
         )
-        if may_note
+        if view.may_note
         else None,
     }
     # The timeline (a few queries of its own) loads after the page, by itself: the page's own
     # budget stays that of its sections.
-    context.update(_timeline_context(request, customer, load=partial == "timeline"))
-    template = "support/customer.html" + (f"#{partial}" if partial else "")
-    return TemplateResponse(request, template, context)
+    context.update(_timeline_context(customer, view, load=view.partial == "timeline"))
+    template = "support/customer_sections.html" + (f"#{view.partial}" if view.partial else "")
+    html = get_template(template).render(context)
+    return page_cache.Rendered(customer.name, html, until)
 
 
 def _note_tickets(customer: Customer) -> list[Ticket]:
@@ -263,17 +331,14 @@ def _customer_as_of(request: StaffRequest, customer: Customer, raw: str) -> Temp
     )
 
 
-def _timeline_context(
-    request: StaffRequest, customer: Customer, *, load: bool
-) -> dict[str, object]:
-    kinds = [kind for kind in request.GET.getlist("kind") if kind in timeline.KINDS]
-    before = request.GET.get("before", "")[:200]
+def _timeline_context(customer: Customer, view: CustomerView, *, load: bool) -> dict[str, object]:
+    kinds, before = view.timeline_kinds, view.timeline_before
     query = "".join(f"&kind={kind}" for kind in kinds)
     if not load:
         where = f"&before={quote(before)}" if before else ""
         return {"timeline": None, "timeline_query": query, "timeline_where": where}
     try:
-        page = timeline.timeline(customer, before=before or None, kinds=kinds, size=30)
+        page = timeline.timeline(customer, before=before or None, kinds=list(kinds), size=30)
         error = ""
     except timeline.InvalidCursor as invalid:
         page, error = timeline.Page([], None), str(invalid)
@@ -339,7 +404,7 @@ def customer_drift(request: StaffRequest, customer_id: int) -> TemplateResponse:
         error = f"Stripe did not answer ({failure.message}); try again shortly."
     return TemplateResponse(
         request,
-        "support/customer.html#drift",
+        "support/customer_sections.html#drift",
         {"customer": customer, "differences": differences, "drift_error": error, "checked": True},
     )
 
@@ -582,4 +647,4 @@ def customer_note(request: StaffRequest, customer_id: int) -> HttpResponse:
         "may_note": True,
     }
     # 200 either way: htmx swaps the section, errors shown next to their fields.
-    return TemplateResponse(request, "support/customer.html#notes", context)
+    return TemplateResponse(request, "support/customer_sections.html#notes", context)

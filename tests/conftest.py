@@ -53,6 +53,15 @@ def collected_static_files():
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def empty_page_cache():
+    """Each test starts with no kept customer page: a test's database is rolled back or
+    flushed after it, so a revision another test saw may describe other rows."""
+    from django.core.cache import caches
+
+    caches["pages"].clear()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     """Expose each phase's report on the test item, so fixtures can react to a failure."""

@@ -358,9 +358,11 @@ class BalanceTransaction(AppendOnlyModel):
 class EntitlementOverrideQuerySet(models.QuerySet):
     def active(self, at: dt.datetime):
         """Overrides in force at `at`: started, not yet expired, not ended early."""
-        return self.filter(starts_at__lte=at, expires_at__gt=at).filter(
-            Q(ended_at__isnull=True) | Q(ended_at__gt=at)
-        )
+        return self.not_over(at).filter(starts_at__lte=at)
+
+    def not_over(self, at: dt.datetime):
+        """Overrides in force at `at` or starting later: neither expired nor ended early."""
+        return self.filter(expires_at__gt=at).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at))
 
 
 class EntitlementOverride(models.Model):

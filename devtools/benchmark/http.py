@@ -326,17 +326,21 @@ def measure_http(
     user: User,
     typical: list[str],
     whale: str,
+    first_views: list[str],
     customer_ids: list[str],
     workers: int,
     connections: int,
     seconds: float,
     log: Callable[[str], None],
 ) -> list[Row]:
-    """The customer page (typical customers, a whale) and signed webhooks, over gunicorn."""
+    """The customer page and signed webhooks, over gunicorn. The page viewed again and again
+    (typical customers, a whale: what the page cache keeps after the first view), and viewed
+    once each (`first_views`, more customers than the run reaches: every view rendered)."""
     cookie = session_cookie(user)
     runs = [
-        ("http: customer page, typical", page_requests(typical, cookie), "req"),
-        ("http: customer page, whale", page_requests([whale], cookie), "req"),
+        ("http: customer page, typical, kept", page_requests(typical, cookie), "req"),
+        ("http: customer page, whale, kept", page_requests([whale], cookie), "req"),
+        ("http: customer page, first views", page_requests(first_views, cookie), "req"),
         ("http: webhook accepted", webhook_requests(customer_ids), "accepts"),
     ]
     rows = []

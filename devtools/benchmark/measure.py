@@ -21,6 +21,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.admin import ModelAdmin
 from django.contrib.admin.sites import AdminSite
+from django.core.cache import caches
 from django.core.paginator import Paginator
 from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
@@ -29,6 +30,7 @@ from django.urls import NoReverseMatch, reverse
 
 from billing.models import Customer
 from devtools.stripe_emulator import signature_header
+from support.page_cache import CACHE as PAGE_CACHE
 
 TIMEOUT = "timeout"
 
@@ -226,12 +228,15 @@ def client_for(user, *, htmx: bool = False) -> Client:
     return client
 
 
-def measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> Row:
+def measure_page(
+    client: Client, name: str, urls: list[str], *, repeat: int, rendered: bool = False
+) -> Row:
     """p50/p95 over every url `repeat` times (more for a page of few urls: MIN_PAGE_SAMPLES);
     a page that does not answer 200 (say, a filter another branch renamed) is a row saying so,
-    not the end of the run."""
+    not the end of the run. `rendered`: nothing kept by the customer page's cache (emptied
+    before each view, untimed), as a customer's first view is."""
     try:
-        return _measure_page(client, name, urls, repeat=repeat)
+        return _measure_page(client, name, urls, repeat=repeat, rendered=rendered)
     except Exception as error:  # a view's own exception, raised through the test client
         return Row(name, note=f"error: {type(error).__name__}: {error}"[:120])
 
@@ -241,11 +246,15 @@ def measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> 
 MIN_PAGE_SAMPLES = 20
 
 
-def _measure_page(client: Client, name: str, urls: list[str], *, repeat: int) -> Row:
+def _measure_page(
+    client: Client, name: str, urls: list[str], *, repeat: int, rendered: bool
+) -> Row:
     row = Row(name)
     client.get(urls[0])  # warm
     rounds = max(repeat, -(-MIN_PAGE_SAMPLES // len(urls)))
     for url in urls * rounds:
+        if rendered:
+            caches[PAGE_CACHE].clear()
 
         def get(url=url):
             response = client.get(url)

@@ -136,6 +136,7 @@ class Command(BaseCommand):
                 user=staff["bench-finance"],
                 typical=[customer_url(pk) for pk in typical],
                 whale=customer_url(sizes.whales[0]),
+                first_views=[customer_url(pk) for pk in first_views(sizes, rng)],
                 customer_ids=some,
                 workers=workers,
                 connections=options["http_connections"],
@@ -221,6 +222,13 @@ def typical_customers(sizes: dataset.Sizes, rng: random.Random) -> list[int]:
     return [rng.choice(candidates) for _ in range(4)]
 
 
+def first_views(sizes: dataset.Sizes, rng: random.Random, count: int = 5000) -> list[int]:
+    """Customers viewed once each over HTTP (more than a run's views reach), no whale."""
+    picked = rng.sample(range(1, sizes.customers + 1), min(count, sizes.customers))
+    present = set(Customer.objects.filter(pk__in=picked).values_list("pk", flat=True))
+    return [pk for pk in picked if pk in present and pk not in sizes.whales]
+
+
 def customer_url(pk: int) -> str:
     return f"/customers/{pk}/"
 
@@ -242,12 +250,14 @@ def page_measurements(
         ApprovalRequest.objects.values_list("action__ticket_ref", flat=True).first() or "ZD-1"
     )
 
-    def page(client, name: str, urls: list[str | None]) -> Callable[[], measure.Row]:
+    def page(
+        client, name: str, urls: list[str | None], *, rendered: bool = False
+    ) -> Callable[[], measure.Row]:
         present = [url for url in urls if url]
         visited.extend((client, url) for url in present)
         if not present:
             return lambda: measure.Row(name, note="n/a (not on this branch)")
-        return lambda: measure.measure_page(client, name, present, repeat=repeat)
+        return lambda: measure.measure_page(client, name, present, repeat=repeat, rendered=rendered)
 
     timeline = f"/customers/{whale}/?partial=timeline"  # the customer page loads it so
     # Dated back from the load, as the rows are: two years, eighteen months, six months.
@@ -257,13 +267,28 @@ def page_measurements(
     deep = f"?before={two_years}T00:00:00%2B00:00|billing.customer|0"
     return [
         ("start page", page(finance, "start page", ["/"])),
+        # Rendered (a customer's first view, or the first after a write) and as the page
+        # cache keeps it (every later view until a write).
         (
             "customer page, typical",
-            page(finance, "customer page: typical", [customer_url(pk) for pk in typical]),
+            page(
+                finance,
+                "customer page: typical",
+                [customer_url(pk) for pk in typical],
+                rendered=True,
+            ),
         ),
         (
             "customer page, whale",
-            page(finance, "customer page: whale", [customer_url(whale)]),
+            page(finance, "customer page: whale", [customer_url(whale)], rendered=True),
+        ),
+        (
+            "customer page, typical, kept",
+            page(finance, "customer page: typical, kept", [customer_url(pk) for pk in typical]),
+        ),
+        (
+            "customer page, whale, kept",
+            page(finance, "customer page: whale, kept", [customer_url(whale)]),
         ),
         ("timeline, first page", page(finance, "timeline: whale, first page", [timeline])),
         (
