@@ -48,10 +48,13 @@ class Rendered:
 
 
 def cache_key(customer_id: int, revision: Revision, variant: object) -> str:
-    """The key of one rendering: the customer, both revisions, and everything else the HTML
-    depends on (`variant`: section, page numbers, ticket, the viewer's permissions)."""
+    """The key of one rendering: the customer, both revisions (and the database server's start,
+    which a revision is unique within), and everything else the HTML depends on (`variant`:
+    section, page numbers, ticket, the viewer's permissions)."""
     digest = hashlib.blake2b(repr(variant).encode(), digest_size=16).hexdigest()
-    return f"customer:{customer_id}:{revision.customer}:{revision.shared}:{digest}"
+    return (
+        f"customer:{customer_id}:{revision.customer}:{revision.shared}:{revision.server}:{digest}"
+    )
 
 
 def rendered(
@@ -62,7 +65,8 @@ def rendered(
     render: Callable[[], Rendered],
 ) -> Rendered:
     """The customer's content for `variant`, kept or rendered now (and kept). `revision` must
-    have been read before anything `render` reads; None renders without keeping."""
+    have been read before anything `render` reads; None renders without keeping or reading
+    what is kept."""
     cache = caches[CACHE]
     key = cache_key(customer_id, revision, variant) if revision is not None else None
     shown: Rendered | None = cache.get(key) if key else None

@@ -155,17 +155,22 @@ class CustomerView:
     @classmethod
     def of(cls, request: StaffRequest) -> CustomerView:
         partial = request.GET.get("partial", "")
+        partial = partial if partial in CUSTOMER_SECTIONS else ""
+        # The timeline's filter shows in the whole page (its placeholder) and the timeline.
+        with_timeline = partial in ("", "timeline")
         user = request.user
         return cls(
-            partial=partial if partial in CUSTOMER_SECTIONS else "",
+            partial=partial,
             pages=tuple(
                 page_number(request.GET.get(f"{name}_page", "")) for name in PAGED_SECTIONS
             ),
             ticket=clean_ticket_ref(request.GET.get("ticket", "")) or "",
             timeline_kinds=tuple(
                 kind for kind in request.GET.getlist("kind") if kind in timeline.KINDS
-            ),
-            timeline_before=request.GET.get("before", "")[:200],
+            )
+            if with_timeline
+            else (),
+            timeline_before=request.GET.get("before", "")[:200] if with_timeline else "",
             may_act=user.has_perm("billing.request_action"),
             may_note=user.has_perm("support.add_note"),
             may_open_ticket=user.has_perm("support.work_ticket"),

@@ -9,6 +9,7 @@ import secrets
 import string
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.audit import audited
@@ -251,3 +252,13 @@ def make_ticket(
             created_at=timezone.now() - dt.timedelta(hours=5),
             solved_at=timezone.now() if status == "solved" else None,
         )
+
+
+def page_revisions_committed() -> None:
+    """Apply the customer page revisions this test's transaction has noted, as its commit
+    would (billing.page_revisions applies them in a deferred trigger): a test's transaction
+    never commits, and a page viewed inside a transaction with writes of its own is not kept."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")

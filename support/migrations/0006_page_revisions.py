@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from billing.page_revisions import revision_triggers
+from billing.page_revisions import of_rows, revision_triggers
 
 
 class Migration(migrations.Migration):
@@ -13,14 +13,14 @@ class Migration(migrations.Migration):
 
     operations = [
         revision_triggers(
-            customer_tables={
+            {
                 # A ticket's reference shows beside its notes, on the notes' customer's page.
-                "support_ticket": (
+                "support_ticket": of_rows(
                     "SELECT customer_id FROM {rows} UNION ALL "
                     "SELECT n.customer_id FROM {rows} AS t JOIN support_note AS n "
                     "ON n.ticket_id = t.id"
                 ),
-                "support_note": "SELECT customer_id FROM {rows}",
+                "support_note": of_rows("SELECT customer_id FROM {rows}"),
             }
         )
     ]

@@ -31,6 +31,7 @@ from tests.factories import (
     make_price,
     make_subscription,
     make_ticket,
+    page_revisions_committed,
 )
 
 CUSTOMER_PAGE_QUERIES = 20  # its sections' 19 and the revision read first
@@ -103,6 +104,7 @@ def queries_of(client, url, *, rendered=True) -> int:
     """The queries of one view of `url`: rendered (nothing kept) or as the page cache keeps it."""
     if rendered:
         caches["pages"].clear()
+    page_revisions_committed()
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
     assert response.status_code == 200

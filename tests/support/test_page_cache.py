@@ -7,7 +7,7 @@ import re
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -34,13 +34,16 @@ from billing.templatetags.shown import history_url
 from support import page_cache
 from support.models import Note, Ticket
 from support.views import CUSTOMER_SECTIONS, CustomerView, _render_customer
-from tests.factories import fake_stripe_id, make_customer, make_staff
+from tests.factories import fake_stripe_id, make_customer, make_staff, page_revisions_committed
 from tests.screens.test_query_budgets import customer_with, pending_request
 
 pytestmark = pytest.mark.django_db
 
 
 def page(client: Client, customer: Customer, query: str = "") -> str:
+    """A view of the page once what was written before has committed (in a test's
+    transaction: see page_revisions_committed)."""
+    page_revisions_committed()
     response = client.get(f"/customers/{customer.pk}/{query}")
     assert response.status_code == 200
     return response.content.decode()
@@ -312,3 +315,30 @@ def test_a_new_customer_has_a_page_of_its_own(client, support_user):
 
     assert "First Ltd" in kept(client, one)
     assert "Second Ltd" in kept(client, two)
+
+
+def test_the_kept_content_reads_nothing_of_the_viewer_but_the_view():
+    """The content is rendered without the request: what the viewer may do comes in the view
+    (CustomerView), never from `user`, `perms` or `request`, which would render as nothing
+    there and so differ from viewer to viewer unseen."""
+    from django.conf import settings
+
+    source = (settings.BASE_DIR / "templates/support/customer_sections.html").read_text()
+    code = re.sub(r"\{#.*?#\}", "", source)  # comments may name them
+
+    assert re.findall(r"(?<![\w.])(?:user|perms|request)\b", code) == []
+
+
+def test_a_view_inside_a_transaction_with_its_own_writes_shows_them_and_keeps_nothing(
+    client, support_user
+):
+    customer = customer_with(1, support_user)
+    client.force_login(support_user)
+    kept(client, customer)
+
+    with transaction.atomic():
+        Customer.objects.filter(pk=customer.pk).update(name="Rolled Back Ltd")
+        assert "Rolled Back Ltd" in client.get(f"/customers/{customer.pk}/").content.decode()
+        transaction.set_rollback(True)
+
+    assert "Rolled Back Ltd" not in page(client, customer)
