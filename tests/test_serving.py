@@ -96,7 +96,9 @@ def gunicorn(gunicorn_env, tmp_path):
         yield url, tmp_path / "static"
     finally:
         server.terminate()
-        out, err = server.communicate(timeout=30)
+        # Longer than gunicorn's graceful_timeout (30 s): a worker still booting when the
+        # test ends may miss the shutdown, and the master waits that long before killing it.
+        out, err = server.communicate(timeout=60)
     # One JSON line per request in gunicorn's access log.
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("event") == "access"]
