@@ -113,15 +113,12 @@ def revision_triggers(tables: dict[str, dict[str, str]]) -> migrations.RunPython
                     f"BEGIN {_note_sql(scopes)}; RETURN NULL; END $$",
                     params=None,
                 )
-                schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {quoted}")
                 schema_editor.execute(
-                    f"CREATE TRIGGER {name} AFTER {event} ON {quoted} {_REFERENCING[event]} "
-                    f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+                    f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {quoted} "
+                    f"{_REFERENCING[event]} FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
                 )
-            truncate = _name(table, "truncate")
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {truncate} ON {quoted}")
             schema_editor.execute(
-                f"CREATE TRIGGER {truncate} AFTER TRUNCATE ON {quoted} "
+                f"CREATE OR REPLACE TRIGGER {_name(table, 'truncate')} AFTER TRUNCATE ON {quoted} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION page_revision_everyone()"
             )
 

@@ -1,11 +1,16 @@
+import datetime as dt
+
 import pytest
+import time_machine
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.audit import audited
 from accounts.roles import Role
 from billing.actions import policy
-from billing.models import ActionKind, PolicyLimit
-from tests.factories import make_staff
+from billing.models import ActionKind, Payment, PolicyLimit
+from tests.factories import make_customer, make_payment, make_staff
+from tests.screens.test_query_budgets import pending_request
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -70,15 +75,6 @@ def test_approvers_are_judged_by_their_own_per_action_limit():
 def test_the_waiting_count_is_what_decidable_by_counts_whatever_changes(support_user):
     """The badge's count (its SQL built once per user) follows every change as the plain
     count does: new requests, someone's own request, expiry, a decision, the approver's roles."""
-    import datetime as dt
-
-    import time_machine
-    from django.contrib.auth.models import Group
-
-    from billing.models import Payment
-    from tests.factories import make_customer, make_payment
-    from tests.screens.test_query_budgets import pending_request
-
     approver = make_staff(Role.FINANCE)
     customer = make_customer()
     payment: Payment = make_payment(customer)
