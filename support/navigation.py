@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
+from accounts.backends import role_names
 from billing.actions import policy
 
 
@@ -36,7 +37,7 @@ def navigation(request: HttpRequest) -> dict:
         return {"nav_sections": []}
     return {
         "nav_sections": SimpleLazyObject(lambda: _sections(request, user)),
-        "user_roles": SimpleLazyObject(lambda: sorted(g.name for g in user.groups.all())),
+        "user_roles": SimpleLazyObject(lambda: role_names(user)),
     }
 
 
