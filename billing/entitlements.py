@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from billing.models import Customer, Feature
+from billing.models import Customer, EntitlementOverride, Feature, Subscription
+from billing.models.prebuilt import CompiledOnce
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,7 @@ def effective_entitlements_until(
     """The effective entitlements at `at`, and the next moment they change with nothing
     written (an override starting, expiring or ending early; None: only a write changes them)."""
     found: dict[str, Entitlement] = {}
-    subscriptions = (
-        customer.subscriptions.live()
-        .select_related("price__plan")
-        .prefetch_related("price__plan__entitlements")
-        .order_by("created")
-    )
-    for subscription in subscriptions:
+    for subscription in _live_subscriptions(customer=customer.pk):
         plan = subscription.price.plan
         for included in plan.entitlements.all():
             found[included.feature] = Entitlement(
@@ -50,7 +45,7 @@ def effective_entitlements_until(
                 Feature.SEATS, str(subscription.quantity), f"{plan.name} plan, seats bought"
             )
     changes: list[dt.datetime] = []
-    for override in customer.entitlement_overrides.not_over(at).order_by("starts_at"):
+    for override in _overrides_not_over(customer=customer.pk, at=at):
         changes += [moment for moment in (override.starts_at, override.ended_at) if moment]
         changes.append(override.expires_at)
         if override.starts_at > at:
@@ -63,3 +58,23 @@ def effective_entitlements_until(
     order = {feature: position for position, feature in enumerate(Feature.values)}
     shown = sorted(found.values(), key=lambda entitlement: order[entitlement.feature])
     return shown, min((moment for moment in changes if moment > at), default=None)
+
+
+# Read on every customer page: compiled once (billing/models/prebuilt.py).
+_live_subscriptions = CompiledOnce(
+    lambda *, customer: (
+        Subscription.objects.filter(customer=customer)
+        .live()
+        .select_related("price__plan")
+        .prefetch_related("price__plan__entitlements")
+        .order_by("created")
+    ),
+    customer=int,
+)
+_overrides_not_over = CompiledOnce(
+    lambda *, customer, at: (
+        EntitlementOverride.objects.filter(customer=customer).not_over(at).order_by("starts_at")
+    ),
+    customer=int,
+    at=dt.datetime,
+)

@@ -53,6 +53,17 @@ def collected_static_files():
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_queries_checked():
+    """Every query compiled once (billing.models.prebuilt.CompiledOnce) is, at every use in the
+    suite, also compiled anew with its real values, and must match."""
+    from billing.models.prebuilt import CompiledOnce
+
+    CompiledOnce.VERIFY = True
+    yield
+    CompiledOnce.VERIFY = False
+
+
 @pytest.fixture(autouse=True)
 def empty_page_cache():
     """Each test starts with no kept customer page: a test's database is rolled back or

@@ -1,8 +1,12 @@
 """The querysets built once per process (billing/models/prebuilt.py) read the database anew at
-every use: what a page shows after a refund or a credit is what the ledger holds then."""
+every use: what a page shows after a refund or a credit is what the ledger holds then. Those
+compiled once run each call's own values."""
+
+import datetime as dt
 
 import pytest
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.audit import audited
 from billing.models import (
@@ -14,6 +18,7 @@ from billing.models import (
     ledger_with_reversible,
     payments_with_refundable,
 )
+from billing.models.prebuilt import CompiledOnce
 from tests.factories import (
     fake_stripe_id,
     make_credit,
@@ -63,3 +68,77 @@ def test_each_use_reads_the_rows_as_they_are_now():
     assert ledger_with_reversible().filter(customer=customer).aggregate(t=Sum("amount")) == {
         "t": -700
     }
+
+
+def test_compiled_once_runs_each_calls_values_through_sql_compiled_once(
+    django_assert_num_queries, monkeypatch
+):
+    monkeypatch.setattr(CompiledOnce, "VERIFY", False)  # which builds again at every call
+    builds = []
+
+    def build(page, *, customer, at):
+        builds.append(page)
+        return (
+            Payment.objects.filter(customer=customer, created__lte=at)
+            .select_related("invoice")
+            .prefetch_related("refunds")
+            .order_by("-created", "-id")[(page - 1) * 2 : page * 2]
+        )
+
+    payments = CompiledOnce(build, customer=int, at=dt.datetime)
+    first, second = make_customer(), make_customer()
+    made = {
+        customer.pk: [
+            make_payment(customer, invoice=make_invoice(customer), amount=amount)
+            for amount in (100, 200, 300)
+        ]
+        for customer in (first, second)
+    }
+    now = timezone.now()
+    for customer in (first, second):
+        with django_assert_num_queries(2):  # the rows with their invoices, then the refunds
+            rows = list(payments(1, customer=customer.pk, at=now))
+            assert [row.invoice.customer_id for row in rows] == [customer.pk] * 2
+            assert [list(row.refunds.all()) for row in rows] == [[], []]
+        newest_first = sorted(made[customer.pk], key=lambda p: (p.created, p.pk), reverse=True)
+        assert rows == newest_first[:2]
+        assert list(payments(2, customer=customer.pk, at=now)) == newest_first[2:]
+    # Before any payment was made: none.
+    assert list(payments(1, customer=first.pk, at=now - dt.timedelta(days=3650))) == []
+    # Built (and compiled) once per page number, whatever the values.
+    assert builds == [1, 2]
+
+
+def test_compiled_once_refuses_what_it_cannot_serve():
+    ignored = CompiledOnce(lambda *, customer: Customer.objects.filter(pk=1), customer=int)
+    with pytest.raises(TypeError, match="not the query's parameters"):
+        ignored(customer=5)
+    with pytest.raises(TypeError, match="No stand-in"):
+        CompiledOnce(lambda *, amount: Payment.objects.filter(amount=amount), amount=float)
+    by_customer = CompiledOnce(
+        lambda *, customer: Customer.objects.filter(pk=customer), customer=int
+    )
+    with pytest.raises(TypeError, match="Values"):
+        by_customer(pk=5)
+    rows = by_customer(customer=make_customer().pk)
+    with pytest.raises(TypeError, match="read as built"):
+        rows.filter(name="x")
+    with pytest.raises(TypeError, match="read as built"):
+        rows[:1]  # slicing a queryset not yet read clones it
+    assert len(rows) == 1  # read as it is
+
+
+def test_verify_catches_sql_that_depends_on_the_values():
+    """On in the whole suite: a query whose SQL changes with a value fails at its use."""
+    assert CompiledOnce.VERIFY
+    shaped = CompiledOnce(
+        lambda *, customer: (
+            Customer.objects.filter(pk=customer)
+            if customer != 5
+            else Customer.objects.filter(pk=customer, name="x")
+        ),
+        customer=int,
+    )
+    shaped(customer=4)
+    with pytest.raises(AssertionError, match="SQL differs"):
+        shaped(customer=5)
