@@ -9,6 +9,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import cast
 
+from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.sql import Query
 
@@ -64,7 +65,10 @@ class CompiledOnce[M: Model]:
         kept = self._compiled.get(shape)
         if kept is None:
             kept = self._compiled[shape] = self._compile(shape)
-        params = tuple(values[slot] if isinstance(slot, _Slot) else slot for slot in kept.params)
+        ops = connections[kept.alias].ops
+        params = tuple(
+            slot.value_of(values, ops) if isinstance(slot, _Slot) else slot for slot in kept.params
+        )
         query = kept.queryset.all()
         query.query.__class__ = _CompiledQuery  # as Query.chain(klass) does
         compiled = cast(_CompiledQuery, query.query)
@@ -80,16 +84,22 @@ class CompiledOnce[M: Model]:
         queryset = self._build(*shape, **self._stand_ins)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
+        # Each stand-in as the parameters carry it: as given, or (a datetime, on a database
+        # without a datetime type, SQLite) as the backend adapts it.
+        ops = compiler.connection.ops
+        forms: dict[tuple[type, object], _Slot] = {}
+        for name, value in self._stand_ins.items():
+            forms[type(value), value] = _Slot(name, adapted=False)
+            if isinstance(value, dt.datetime):
+                adapted = ops.adapt_datetimefield_value(value)
+                forms.setdefault((type(adapted), adapted), _Slot(name, adapted=True))
         slots: list[object] = []
         found = set()
-        by_stand_in = {(type(v), v): name for name, v in self._stand_ins.items()}
         for param in params:
-            name = by_stand_in.get((type(param), param)) if _hashable(param) else None
-            if name is None:
-                slots.append(param)
-            else:
-                slots.append(_Slot(name))
-                found.add(name)
+            slot = forms.get((type(param), param)) if _hashable(param) else None
+            slots.append(param if slot is None else slot)
+            if slot is not None:
+                found.add(slot.name)
         missing = set(self._stand_ins) - found
         if missing or any(str(v) in sql for v in self._stand_ins.values()):
             raise TypeError(
@@ -109,8 +119,16 @@ class CompiledOnce[M: Model]:
         )
 
 
-class _Slot(str):
-    """Where a call's value goes among the compiled parameters: the value's name."""
+@dataclass(frozen=True)
+class _Slot:
+    """Where a call's value goes among the compiled parameters, adapted as its stand-in was."""
+
+    name: str
+    adapted: bool
+
+    def value_of(self, values: dict[str, object], ops) -> object:
+        value = values[self.name]
+        return ops.adapt_datetimefield_value(value) if self.adapted else value
 
 
 @dataclass(frozen=True)
