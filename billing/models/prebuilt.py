@@ -3,6 +3,7 @@ and compiled to SQL once per process."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from collections.abc import Callable, Hashable
@@ -37,7 +38,8 @@ class CompiledOnce[M: Model]:
     (select_related and prefetch_related included) as Django does.
 
     For a query whose SQL does not depend on the values, only on the positional `shape`
-    arguments (a page number: LIMIT and OFFSET are written into the SQL), which key it. A
+    arguments (a page number: LIMIT and OFFSET are written into the SQL), which key it (up to
+    SHAPES_KEPT of them). A
     value the SQL would not carry as a parameter (one Python reads, or `__in` of a list) is
     refused when compiling: its stand-in would be missing from the parameters. When
     `VERIFY` is on (the tests turn it on for the whole suite), every call also builds and
@@ -48,6 +50,9 @@ class CompiledOnce[M: Model]:
     """
 
     VERIFY = False
+    # Shapes kept compiled, the first compiled given up first: page numbers come from requests,
+    # and the first few are nearly all that staff open.
+    SHAPES_KEPT = 32
 
     def __init__(self, build: Callable[..., QuerySet[M]], **values: type):
         unknown = set(values.values()) - set(_STAND_INS)
@@ -64,7 +69,11 @@ class CompiledOnce[M: Model]:
             raise TypeError(f"Values {sorted(values)} given for {sorted(self._stand_ins)}.")
         kept = self._compiled.get(shape)
         if kept is None:
-            kept = self._compiled[shape] = self._compile(shape)
+            kept = self._compile(shape)
+            while len(self._compiled) >= self.SHAPES_KEPT:  # deep pages, asked for one by one
+                with contextlib.suppress(StopIteration, KeyError):  # another thread's done it
+                    del self._compiled[next(iter(self._compiled))]
+            self._compiled[shape] = kept
         ops = connections[kept.alias].ops
         params = tuple(
             slot.value_of(values, ops) if isinstance(slot, _Slot) else slot for slot in kept.params

@@ -109,6 +109,24 @@ def test_compiled_once_runs_each_calls_values_through_sql_compiled_once(
     assert builds == [1, 2]
 
 
+def test_compiled_once_keeps_a_bounded_number_of_shapes(monkeypatch):
+    """Page numbers come from requests: asking for every page keeps only the last few."""
+    monkeypatch.setattr(CompiledOnce, "SHAPES_KEPT", 3)
+    customer = make_customer()
+    made = [make_payment(customer, invoice=make_invoice(customer)) for _ in range(6)]
+    newest_first = sorted(made, key=lambda p: (p.created, p.pk), reverse=True)
+    by_page = CompiledOnce(
+        lambda page, *, customer: Payment.objects.filter(customer=customer).order_by(
+            "-created", "-id"
+        )[page - 1 : page],
+        customer=int,
+    )
+    for _ in range(2):
+        for page in range(1, 7):
+            assert list(by_page(page, customer=customer.pk)) == [newest_first[page - 1]]
+            assert len(by_page._compiled) <= 3
+
+
 def test_compiled_once_refuses_what_it_cannot_serve():
     ignored = CompiledOnce(lambda *, customer: Customer.objects.filter(pk=1), customer=int)
     with pytest.raises(TypeError, match="not the query's parameters"):
