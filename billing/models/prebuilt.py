@@ -3,15 +3,17 @@ and compiled to SQL once per process."""
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import datetime as dt
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import cast
 
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 from django.db.models.sql import Query
 
 
@@ -32,26 +34,31 @@ class CompiledOnce[M: Model]:
 
     Django builds a queryset and compiles its SQL anew at every use: on a customer page viewed
     for the first time, compiling its dozen queries was a third of the page's time, more than
-    PostgreSQL took to run them. Here `build` runs once with a stand-in for each value (an
-    int, a datetime or a str no real value takes), its SQL is compiled, and each call runs that
+    PostgreSQL took to run them. Here `build` runs with stand-ins for the values (ints,
+    aware datetimes or strs no real value takes), its SQL is compiled, and each call runs that
     SQL with its own values in the stand-ins' places, reading the rows into model instances
     (select_related and prefetch_related included) as Django does.
 
-    For a query whose SQL does not depend on the values, only on the positional `shape`
-    arguments (a page number: LIMIT and OFFSET are written into the SQL), which key it (up to
-    SHAPES_KEPT of them). A
-    value the SQL would not carry as a parameter (one Python reads, or `__in` of a list) is
-    refused when compiling: its stand-in would be missing from the parameters. When
-    `VERIFY` is on (the tests turn it on for the whole suite), every call also builds and
-    compiles the queryset with the real values and fails unless SQL and parameters match.
+    Only for a query whose SQL does not depend on the values, each passed straight into a
+    filter of the query itself: the positional `shape` arguments (a page number: LIMIT and
+    OFFSET are written into the SQL) key their own compiled SQL (the SHAPES_KEPT last used).
+    Compiling refuses anything else, by building twice with two sets of stand-ins: SQL that
+    differs, a parameter that differs but is no stand-in (a value computed from one), a
+    value missing from the parameters (one Python reads), or a prefetch whose query differs
+    (a value it would freeze). When `VERIFY` is on (the tests turn it on for the whole suite),
+    every call also compiles the queryset with the real values and fails unless SQL and
+    parameters match.
 
-    The queryset returned is read as it is (iterated, counted, tested): another filter or slice
-    on it raises TypeError, since the SQL would no longer be its own.
+    Each value must be of its declared type (an int is not a bool, a datetime is aware); an int
+    no column holds (beyond 64 bits) is left to Django's own compiling, which matches no row.
+    The queryset returned is read as built (iterated, `len`, `bool`); anything that derives
+    another queryset from it (a filter, a slice, `count()`, `exists()`, `first()`, `repr`)
+    gets one built anew from the values, as Django would.
     """
 
     VERIFY = False
-    # Shapes kept compiled, the first compiled given up first: page numbers come from requests,
-    # and the first few are nearly all that staff open.
+    # Shapes kept compiled, the least recently used given up first: page numbers come from
+    # requests, and the first few are nearly all that staff open.
     SHAPES_KEPT = 32
 
     def __init__(self, build: Callable[..., QuerySet[M]], **values: type):
@@ -59,29 +66,35 @@ class CompiledOnce[M: Model]:
         if unknown:
             raise TypeError(f"No stand-in for values of type {unknown}.")
         self._build = build
-        self._stand_ins = {
-            name: _STAND_INS[kind](position) for position, (name, kind) in enumerate(values.items())
-        }
-        self._compiled: dict[tuple, _Compiled] = {}
+        self._kinds = values
+        self._stand_ins, self._other_stand_ins = (
+            {
+                name: _STAND_INS[kind](position, set_)
+                for position, (name, kind) in enumerate(values.items())
+            }
+            for set_ in (0, 1)
+        )
+        self._compiled: OrderedDict[tuple, _Compiled] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, *shape: Hashable, **values: object) -> QuerySet[M]:
-        if values.keys() != self._stand_ins.keys():
-            raise TypeError(f"Values {sorted(values)} given for {sorted(self._stand_ins)}.")
-        kept = self._compiled.get(shape)
-        if kept is None:
-            kept = self._compile(shape)
-            while len(self._compiled) >= self.SHAPES_KEPT:  # deep pages, asked for one by one
-                with contextlib.suppress(StopIteration, KeyError):  # another thread's done it
-                    del self._compiled[next(iter(self._compiled))]
-            self._compiled[shape] = kept
+        self._check(values)
+        if any(type(v) is int and not _BIGINT_MIN <= v <= _BIGINT_MAX for v in values.values()):
+            return self._build(*shape, **values)
+        kept = self._kept(shape)
         ops = connections[kept.alias].ops
         params = tuple(
             slot.value_of(values, ops) if isinstance(slot, _Slot) else slot for slot in kept.params
         )
         query = kept.queryset.all()
+        # Django writes hints (the first instance) into a Prefetch's queryset as it prefetches:
+        # each call has its own, so nothing of one call's rows stays with the kept queryset.
+        lookups = getattr(query, "_prefetch_related_lookups", ())
+        query._prefetch_related_lookups = tuple(map(_own_prefetch, lookups))  # type: ignore[attr-defined]
         query.query.__class__ = _CompiledQuery  # as Query.chain(klass) does
         compiled = cast(_CompiledQuery, query.query)
         compiled.compiled, compiled.compiled_params = kept, params
+        compiled.rebuild = functools.partial(self._build, *shape, **values)
         if self.VERIFY:
             direct = self._build(*shape, **values)
             assert direct.query.get_compiler(using=direct.db).as_sql() == (kept.sql, params), (
@@ -89,27 +102,57 @@ class CompiledOnce[M: Model]:
             )
         return query
 
+    def _check(self, values: dict[str, object]) -> None:
+        if values.keys() != self._kinds.keys():
+            raise TypeError(f"Values {sorted(values)} given for {sorted(self._kinds)}.")
+        for name, value in values.items():
+            kind = self._kinds[name]
+            if type(value) is not kind:
+                raise TypeError(f"{name} is a {kind.__name__}, not {type(value).__name__}.")
+            if isinstance(value, dt.datetime) and value.tzinfo is None:
+                raise TypeError(f"{name} is an aware datetime, not a naive one.")
+
+    def _kept(self, shape: tuple) -> _Compiled:
+        key = tuple((type(part), part) for part in shape)  # page 1, not True
+        with self._lock:
+            kept = self._compiled.get(key)
+            if kept is not None:
+                self._compiled.move_to_end(key)
+                return kept
+        kept = self._compile(shape)
+        with self._lock:
+            self._compiled[key] = kept
+            while len(self._compiled) > max(1, self.SHAPES_KEPT):
+                self._compiled.popitem(last=False)
+        return kept
+
     def _compile(self, shape: tuple) -> _Compiled:
         queryset = self._build(*shape, **self._stand_ins)
+        other = self._build(*shape, **self._other_stand_ins)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
-        # Each stand-in as the parameters carry it: as given, or (a datetime, on a database
-        # without a datetime type, SQLite) as the backend adapts it.
+        other_sql, other_params = other.query.get_compiler(using=other.db).as_sql()
+        if other_sql != sql or len(other_params) != len(params):
+            raise TypeError("The query's SQL depends on its values: it cannot be compiled once.")
+        if _prefetch_sql(queryset) != _prefetch_sql(other):
+            raise TypeError("A prefetch of the query depends on its values: build it without.")
         ops = compiler.connection.ops
-        forms: dict[tuple[type, object], _Slot] = {}
-        for name, value in self._stand_ins.items():
-            forms[type(value), value] = _Slot(name, adapted=False)
-            if isinstance(value, dt.datetime):
-                adapted = ops.adapt_datetimefield_value(value)
-                forms.setdefault((type(adapted), adapted), _Slot(name, adapted=True))
+        forms, other_forms = _forms(self._stand_ins, ops), _forms(self._other_stand_ins, ops)
         slots: list[object] = []
-        found = set()
-        for param in params:
+        for param, other_param in zip(params, other_params, strict=True):
             slot = forms.get((type(param), param)) if _hashable(param) else None
+            other_slot = (
+                other_forms.get((type(other_param), other_param))
+                if _hashable(other_param)
+                else None
+            )
+            if slot != other_slot or (slot is None and param != other_param):
+                raise TypeError(
+                    "A parameter of the query is computed from a value: pass values straight "
+                    "into its filters to compile it once."
+                )
             slots.append(param if slot is None else slot)
-            if slot is not None:
-                found.add(slot.name)
-        missing = set(self._stand_ins) - found
+        missing = set(self._stand_ins) - {slot.name for slot in slots if isinstance(slot, _Slot)}
         if missing or any(str(v) in sql for v in self._stand_ins.values()):
             raise TypeError(
                 f"The values {sorted(missing) or sorted(self._stand_ins)} are not the query's "
@@ -126,6 +169,38 @@ class CompiledOnce[M: Model]:
             col_count=compiler.col_count,
             has_extra_select=compiler.has_extra_select,
         )
+
+
+def _forms(stand_ins: dict[str, object], ops) -> dict[tuple[type, object], _Slot]:
+    """Each stand-in as the parameters carry it: as given, or (a datetime, on a database without
+    a datetime type, SQLite) as the backend adapts it."""
+    forms: dict[tuple[type, object], _Slot] = {}
+    for name, value in stand_ins.items():
+        forms[type(value), value] = _Slot(name, adapted=False)
+        if isinstance(value, dt.datetime):
+            adapted = ops.adapt_datetimefield_value(value)
+            forms.setdefault((type(adapted), adapted), _Slot(name, adapted=True))
+    return forms
+
+
+def _prefetch_sql(queryset: QuerySet) -> list:
+    """The SQL of every prefetch's own queryset, nested ones included."""
+    found: list = []
+    for lookup in getattr(queryset, "_prefetch_related_lookups", ()):
+        inner = getattr(lookup, "queryset", None)
+        if inner is not None:
+            found.append(
+                (str(lookup.prefetch_to), inner.query.sql_with_params(), _prefetch_sql(inner))
+            )
+    return found
+
+
+def _own_prefetch(lookup: object) -> object:
+    if not isinstance(lookup, Prefetch) or lookup.queryset is None:
+        return lookup
+    own = copy.copy(lookup)
+    own.queryset = lookup.queryset.all()
+    return own
 
 
 @dataclass(frozen=True)
@@ -154,10 +229,12 @@ class _Compiled:
 
 
 class _CompiledQuery(Query):
-    """A Query whose compiler does not compile: it hands over the SQL compiled once."""
+    """A Query whose compiler does not compile: it hands over the SQL compiled once. Anything
+    deriving another query from it gets the query built anew from the call's values."""
 
     compiled: _Compiled
     compiled_params: tuple
+    rebuild: Callable[[], QuerySet]
 
     def get_compiler(self, using=None, connection=None, elide_empty=True):
         compiler = super().get_compiler(using, connection, elide_empty)
@@ -172,9 +249,7 @@ class _CompiledQuery(Query):
         return compiler
 
     def clone(self):
-        raise TypeError(
-            "A query compiled once is read as built: build the filter or slice into it."
-        )
+        return self.rebuild().query
 
 
 def _hashable(value: object) -> bool:
@@ -185,10 +260,15 @@ def _hashable(value: object) -> bool:
     return True
 
 
-# One value per stand-in position of each kind, which no real row, moment or text takes (an int
-# within a 32-bit column's range: Django compiles a lookup beyond a column's range to no rows).
-_STAND_INS: dict[type, Callable[[int], object]] = {
-    int: lambda position: -2_147_000_017 - position,
-    dt.datetime: lambda position: dt.datetime(1903, 1, 1, 0, 0, position, 17, tzinfo=dt.UTC),
-    str: lambda position: f"\x1fstand-in-{position}\x1f",
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+
+# Two sets of values, one per stand-in position and kind, which no real row, moment or text
+# takes (an int within a 32-bit column's range: Django compiles a lookup beyond a column's
+# range to no rows).
+_STAND_INS: dict[type, Callable[[int, int], object]] = {
+    int: lambda position, set_: -2_147_000_017 - 100 * set_ - position,
+    dt.datetime: lambda position, set_: dt.datetime(
+        1903 + 4 * set_, 1, 1, 0, 0, position, 17, tzinfo=dt.UTC
+    ),
+    str: lambda position, set_: f"\x1fstand-in-{set_}-{position}\x1f",
 }

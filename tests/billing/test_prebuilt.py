@@ -5,7 +5,7 @@ compiled once run each call's own values."""
 import datetime as dt
 
 import pytest
-from django.db.models import Sum
+from django.db.models import Prefetch, Sum
 from django.utils import timezone
 
 from accounts.audit import audited
@@ -106,7 +106,7 @@ def test_compiled_once_runs_each_calls_values_through_sql_compiled_once(
     # Before any payment was made: none.
     assert list(payments(1, customer=first.pk, at=now - dt.timedelta(days=3650))) == []
     # Built (and compiled) once per page number, whatever the values.
-    assert builds == [1, 2]
+    assert builds == [1, 1, 2, 2]  # two sets of stand-ins each
 
 
 def test_compiled_once_keeps_a_bounded_number_of_shapes(monkeypatch):
@@ -133,17 +133,105 @@ def test_compiled_once_refuses_what_it_cannot_serve():
         ignored(customer=5)
     with pytest.raises(TypeError, match="No stand-in"):
         CompiledOnce(lambda *, amount: Payment.objects.filter(amount=amount), amount=float)
+    # A value computed from one, in the query or in a prefetch, would stay the stand-in's.
+    a_month_before = CompiledOnce(
+        lambda *, customer, at: Payment.objects.filter(
+            customer=customer, created__gte=at - dt.timedelta(days=30)
+        ),
+        customer=int,
+        at=dt.datetime,
+    )
+    with pytest.raises(TypeError, match="computed from a value"):
+        a_month_before(customer=5, at=timezone.now())
+    refunds_until = CompiledOnce(
+        lambda *, customer, at: Payment.objects.filter(
+            customer=customer, created__lte=at
+        ).prefetch_related(Prefetch("refunds", queryset=Refund.objects.filter(created__lte=at))),
+        customer=int,
+        at=dt.datetime,
+    )
+    with pytest.raises(TypeError, match="prefetch"):
+        refunds_until(customer=5, at=timezone.now())
+
+
+def test_compiled_once_takes_only_values_of_their_type():
     by_customer = CompiledOnce(
         lambda *, customer: Customer.objects.filter(pk=customer), customer=int
     )
-    with pytest.raises(TypeError, match="Values"):
-        by_customer(pk=5)
-    rows = by_customer(customer=make_customer().pk)
-    with pytest.raises(TypeError, match="read as built"):
-        rows.filter(name="x")
-    with pytest.raises(TypeError, match="read as built"):
-        rows[:1]  # slicing a queryset not yet read clones it
-    assert len(rows) == 1  # read as it is
+    customer = make_customer()
+    for wrong in (
+        {"pk": customer.pk},
+        {"customer": True},
+        {"customer": None},
+        {"customer": str(customer.pk)},
+        {"customer": customer},
+    ):
+        with pytest.raises(TypeError):
+            by_customer(**wrong)
+    since = CompiledOnce(lambda *, at: Customer.objects.filter(created__lte=at), at=dt.datetime)
+    with pytest.raises(TypeError, match="aware"):
+        since(at=dt.datetime(2026, 1, 1))
+    # An id no column holds matches no row, as Django's own compiling has it.
+    assert list(by_customer(customer=2**70)) == []
+    assert list(by_customer(customer=customer.pk)) == [customer]
+
+
+def test_what_derives_from_a_compiled_query_is_built_anew_from_its_values(
+    django_assert_num_queries,
+):
+    customer, other = make_customer(name="Ada"), make_customer(name="Bob")
+    payments = [make_payment(customer, invoice=make_invoice(customer)) for _ in range(3)]
+    make_payment(other, invoice=make_invoice(other))
+    of_customer = CompiledOnce(
+        lambda *, customer: Payment.objects.filter(customer=customer).order_by("pk"),
+        customer=int,
+    )
+    rows = of_customer(customer=customer.pk)
+    assert rows.count() == 3
+    assert rows.exists()
+    assert rows.first() == payments[0]
+    assert list(rows[1:]) == payments[1:]
+    assert list(rows.filter(pk=payments[2].pk)) == [payments[2]]
+    assert "Payment" in repr(rows)
+    assert not of_customer(customer=other.pk).filter(pk=payments[0].pk).exists()
+    with django_assert_num_queries(1):
+        assert len(rows) == 3  # read as built: the compiled SQL, once
+        assert bool(rows)
+
+
+def test_a_prefetch_of_a_compiled_query_keeps_nothing_of_a_call(monkeypatch):
+    """Django writes the first row into a prefetch queryset's hints: each call has its own."""
+    monkeypatch.setattr(CompiledOnce, "VERIFY", False)
+    with_refunds = CompiledOnce(
+        lambda *, customer: Payment.objects.filter(customer=customer).prefetch_related(
+            Prefetch("refunds", queryset=Refund.objects.order_by("-created"))
+        ),
+        customer=int,
+    )
+    customer = make_customer()
+    make_payment(customer, invoice=make_invoice(customer))
+    [payment] = with_refunds(customer=customer.pk)
+    assert list(payment.refunds.all()) == []
+    [kept] = with_refunds._compiled.values()
+    [prefetch] = kept.queryset._prefetch_related_lookups
+    assert "instance" not in prefetch.queryset._hints
+
+
+def test_the_pages_used_most_stay_compiled(monkeypatch):
+    monkeypatch.setattr(CompiledOnce, "SHAPES_KEPT", 2)
+    builds = []
+
+    def build(page, *, customer):
+        builds.append(page)
+        return Payment.objects.filter(customer=customer).order_by("pk")[page - 1 : page]
+
+    by_page = CompiledOnce(build, customer=int)
+    monkeypatch.setattr(CompiledOnce, "VERIFY", False)
+    customer = make_customer()
+    for page in (1, 2, 1, 3, 1, 4, 1):
+        list(by_page(page, customer=customer.pk))
+    assert builds.count(1) == 2  # compiled once (two builds: two sets of stand-ins)
+    assert list(by_page._compiled) == [((int, 4),), ((int, 1),)]
 
 
 def test_verify_catches_sql_that_depends_on_the_values():
