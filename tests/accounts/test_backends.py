@@ -98,3 +98,20 @@ def test_the_bar_shows_the_roles(client):
     client.force_login(user)
     page = client.get("/").content.decode()
     assert 'title="Roles: auditor, support"' in page
+
+
+def test_anonymous_object_level_and_module_checks_are_model_backends():
+    from django.contrib.auth.models import AnonymousUser
+
+    staff, model = StaffBackend(), ModelBackend()
+    anonymous = AnonymousUser()
+    assert staff.get_all_permissions(anonymous) == model.get_all_permissions(anonymous) == set()
+    user = make_staff(Role.FINANCE)
+    assert staff.get_all_permissions(fresh(user), obj=user) == set()
+    assert not fresh(user).has_perm("billing.approve_action", obj=user)
+    for app in ("billing", "support", "accounts", "auth"):
+        assert staff.has_module_perms(fresh(user), app) == model.has_module_perms(fresh(user), app)
+    # The sets read one by one, before everything: each equal to ModelBackend's.
+    first = fresh(user)
+    assert staff.get_group_permissions(first) == model.get_group_permissions(fresh(user))
+    assert staff.get_user_permissions(first) == model.get_user_permissions(fresh(user))
