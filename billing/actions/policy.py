@@ -20,10 +20,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib.auth.models import Group
-from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 
@@ -36,6 +34,7 @@ from billing.models import (
     ApprovalRequest,
     PolicyLimit,
 )
+from billing.models.prebuilt import CompiledOnce
 from billing.money import format_amount
 
 WINDOW = dt.timedelta(hours=24)
@@ -157,12 +156,12 @@ def _unit(kind: str, currency: str) -> Callable[[int], str]:
 # Who may decide -------------------------------------------------------------------------------
 
 
-def _covering(user: User) -> Q:
-    """Requests whose action one of `user`'s roles covers: a limit row of that kind and
+def _covering(user_id: int) -> Q:
+    """Requests whose action one of the user's roles covers: a limit row of that kind and
     currency whose per-action cap is none or at least the action's measure, and whose daily
     cap is not 0. (Limit.covers says the same of the largest limit; a test holds them equal.)"""
     rows = PolicyLimit.objects.filter(
-        role__in=user.groups.all(),
+        role__in=Group.objects.filter(user=user_id),
         kind=OuterRef("action__kind"),
         currency=OuterRef("action__currency"),
     )
@@ -179,7 +178,11 @@ def deciders(user: User) -> Q:
     `user`'s own limit, if `user` is active and may approve at all."""
     if not (user.is_active and user.has_perm(APPROVE)):
         return Q(pk__in=[])
-    return ~Q(requested_by=user) & _covering(user)
+    return _others_covered(user.pk)
+
+
+def _others_covered(user_id: int) -> Q:
+    return ~Q(requested_by=user_id) & _covering(user_id)
 
 
 def decidable_by(user: User, now: dt.datetime) -> QuerySet[ApprovalRequest]:
@@ -192,36 +195,23 @@ def waiting_count(user: User, now: dt.datetime) -> int:
     """How many requests wait for `user` (`decidable_by(user, now).count()`), as the
     navigation bar's badge shows on every page.
 
-    Building that query costs Django twice what PostgreSQL takes to run it, so its SQL is built
-    once per user and process, with a stand-in for `now`, and run with the moment put in. Only
-    the user's id and the moment go into it: their roles, the limits and the requests are read
-    by the statement itself, so it counts what holds when it runs."""
+    Building that query costs Django twice what PostgreSQL takes to run it, so its SQL is
+    compiled once per process (CompiledOnce) and run with the user's id and the moment: their
+    roles, the limits and the requests are read by the statement itself, so it counts what
+    holds when it runs."""
     if not (user.is_active and user.has_perm(APPROVE)):
         return 0
-    built = _waiting_sql.get(user.pk)
-    if built is None:
-        query = decidable_by(user, _STAND_IN_NOW).values("pk").query
-        sql, params = query.sql_with_params()
-        found = [index for index, param in enumerate(params) if param == _STAND_IN_NOW]
-        moments = [param for param in params if isinstance(param, dt.datetime)]
-        if len(found) != 1 or len(moments) != 1:
-            # Not the shape this relies on (a moment derived from `now` would stay the stand-in's):
-            # count it the plain way.
-            return decidable_by(user, now).count()
-        if len(_waiting_sql) >= _WAITING_SQL_KEPT:
-            _waiting_sql.clear()
-        built = (f"SELECT count(*) FROM ({sql}) AS waiting", params, found[0])
-        _waiting_sql[user.pk] = built
-    statement, values, at = built
-    with connection.cursor() as cursor:
-        cursor.execute(statement, (*values[:at], now, *values[at + 1 :]))
-        return int(cursor.fetchone()[0])
+    return _waiting(user=user.pk, now=now).count()
 
 
-# A moment no request is ever compared with but as waiting_count's stand-in.
-_STAND_IN_NOW = dt.datetime(1900, 1, 1, 0, 0, 0, 271828, tzinfo=dt.UTC)
-_WAITING_SQL_KEPT = 1000
-_waiting_sql: dict[int, tuple[str, tuple[Any, ...], int]] = {}
+# decidable_by, for a user already known to be an active approver.
+_waiting = CompiledOnce(
+    lambda *, user, now: (
+        ApprovalRequest.objects.pending(now).filter(_others_covered(user)).order_by().values("pk")
+    ),
+    user=int,
+    now=dt.datetime,
+)
 
 
 def may_decide(user: User, approval: ApprovalRequest) -> bool:

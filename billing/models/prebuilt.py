@@ -51,9 +51,9 @@ class CompiledOnce[M: Model]:
 
     Each value must be of its declared type (an int is not a bool, a datetime is aware); an int
     no column holds (beyond 64 bits) is left to Django's own compiling, which matches no row.
-    The queryset returned is read as built (iterated, `len`, `bool`); anything that derives
-    another queryset from it (a filter, a slice, `count()`, `exists()`, `first()`, `repr`)
-    gets one built anew from the values, as Django would.
+    The queryset returned is read as built (iterated, `len`, `bool`, `count()`: its SQL
+    counted); anything that derives another queryset from it (a filter, a slice, `exists()`,
+    `first()`, `repr`) gets one built anew from the values, as Django would.
     """
 
     VERIFY = False
@@ -247,6 +247,16 @@ class _CompiledQuery(Query):
         sql, params = kept.sql, self.compiled_params
         compiler.as_sql = lambda *args, **kwargs: (sql, params)
         return compiler
+
+    def get_count(self, using):
+        """`count()`: the compiled SQL counted, as Django counts a query it compiles."""
+        if using != self.compiled.alias:
+            raise TypeError(f"Compiled for the database {self.compiled.alias!r}.")
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM ({self.compiled.sql}) AS counted", self.compiled_params
+            )
+            return int(cursor.fetchone()[0])
 
     def clone(self):
         return self.rebuild().query

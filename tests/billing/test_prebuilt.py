@@ -248,3 +248,18 @@ def test_verify_catches_sql_that_depends_on_the_values():
     shaped(customer=4)
     with pytest.raises(AssertionError, match="SQL differs"):
         shaped(customer=5)
+
+
+def test_a_compiled_query_counts_its_own_sql(django_assert_num_queries):
+    customer, other = make_customer(), make_customer()
+    for owner, count in ((customer, 3), (other, 1)):
+        for _ in range(count):
+            make_payment(owner, invoice=make_invoice(owner))
+    of_customer = CompiledOnce(
+        lambda *, customer: Payment.objects.filter(customer=customer), customer=int
+    )
+    of_customer(customer=customer.pk).count()  # compiled
+    with django_assert_num_queries(1) as captured:
+        assert of_customer(customer=customer.pk).count() == 3
+    assert captured.captured_queries[0]["sql"].startswith("SELECT count(*) FROM (")
+    assert of_customer(customer=other.pk).count() == 1
