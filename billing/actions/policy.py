@@ -182,6 +182,8 @@ def deciders(user: User) -> Q:
 
 
 def _others_covered(user_id: int) -> Q:
+    """deciders, for a user already known to be an active approver: someone else's requests
+    that one of the user's limits covers."""
     return ~Q(requested_by=user_id) & _covering(user_id)
 
 

@@ -238,9 +238,7 @@ class _CompiledQuery(Query):
 
     def get_compiler(self, using=None, connection=None, elide_empty=True):
         compiler = super().get_compiler(using, connection, elide_empty)
-        kept = self.compiled
-        if compiler.connection.alias != kept.alias:
-            raise TypeError(f"Compiled for the database {kept.alias!r}.")
+        kept = self._compiled_for(compiler.connection.alias)
         compiler.select, compiler.klass_info = kept.select, kept.klass_info
         compiler.annotation_col_map, compiler.col_count = kept.annotation_col_map, kept.col_count
         compiler.has_extra_select = kept.has_extra_select
@@ -250,13 +248,15 @@ class _CompiledQuery(Query):
 
     def get_count(self, using):
         """`count()`: the compiled SQL counted, as Django counts a query it compiles."""
-        if using != self.compiled.alias:
-            raise TypeError(f"Compiled for the database {self.compiled.alias!r}.")
+        kept = self._compiled_for(using)
         with connections[using].cursor() as cursor:
-            cursor.execute(
-                f"SELECT count(*) FROM ({self.compiled.sql}) AS counted", self.compiled_params
-            )
+            cursor.execute(f"SELECT count(*) FROM ({kept.sql}) AS counted", self.compiled_params)
             return int(cursor.fetchone()[0])
+
+    def _compiled_for(self, alias: str) -> _Compiled:
+        if alias != self.compiled.alias:
+            raise TypeError(f"Compiled for the database {self.compiled.alias!r}.")
+        return self.compiled
 
     def clone(self):
         return self.rebuild().query
