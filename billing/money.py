@@ -185,13 +185,27 @@ def format_amount(amount: int | None, currency: str) -> str:
 
 
 def grouped_sql(amount: str) -> str:
-    """`f"{amount:,}"` of an integer SQL expression (bigint's extremes included: numeric)."""
-    absolute = f"abs(({amount})::numeric)"
-    return f"CASE WHEN {amount} < 0 THEN '-' ELSE '' END || {_digits_sql(absolute, 0)}"
+    """`f"{amount:,}"` of an integer SQL expression, bigint's extremes included."""
+    return f"CASE WHEN {amount} < 0 THEN '-' ELSE '' END || {_digits_sql(amount, 0)}"
 
 
-def _digits_sql(absolute: str, places: int) -> str:
-    """The digits `format()` writes of a non-negative numeric SQL expression in minor units."""
+# The one bigint whose absolute value is not a bigint.
+_LOWEST = -(2**63)
+
+
+def _digits_sql(amount: str, places: int) -> str:
+    """The digits `format()` writes of the integer SQL amount's absolute value in minor units,
+    worked out in bigint arithmetic (numeric's, with the same digits, cost the audit export
+    more); the lowest bigint, which has no absolute value in bigint, as a constant."""
+    unit = 10**places
+    lowest = f"{-_LOWEST // unit:,}" + (f".{-_LOWEST % unit:0{places}d}" if places else "")
+    amount = f"({amount})::bigint"  # abs() of int's own lowest would overflow an int
+    digits = _abs_digits_sql(f"abs({amount})", places)
+    return f"CASE WHEN {amount} = {_LOWEST} THEN '{lowest}' ELSE {digits} END"
+
+
+def _abs_digits_sql(absolute: str, places: int) -> str:
+    """The digits of a non-negative bigint SQL expression in minor units."""
     if not places:
         return (
             f"CASE WHEN {absolute} < 1000 THEN ({absolute})::text "
@@ -199,7 +213,7 @@ def _digits_sql(absolute: str, places: int) -> str:
         )
     unit = 10**places
     return (
-        f"{_digits_sql(f'div({absolute}, {unit})', 0)} || '.' || "
+        f"{_abs_digits_sql(f'({absolute} / {unit})', 0)} || '.' || "
         f"lpad(mod({absolute}, {unit})::text, {places}, '0')"
     )
 
@@ -207,15 +221,14 @@ def _digits_sql(absolute: str, places: int) -> str:
 def format_sql(amount: str, currency: str) -> str:
     """`Money(amount, currency).format()` of an SQL amount in minor units and an SQL currency
     code that is one of CURRENCIES (the caller checks)."""
-    absolute = f"abs(({amount})::numeric)"
     by_symbol = " ".join(
-        f"WHEN '{code}' THEN '{symbol}' || {_digits_sql(absolute, exponent(code))}"
+        f"WHEN '{code}' THEN '{symbol}' || {_digits_sql(amount, exponent(code))}"
         for code, symbol in _SYMBOLS.items()
     )
     by_places = (
-        f"CASE WHEN {currency} IN ({_codes_sql(ZERO_DECIMAL)}) THEN {_digits_sql(absolute, 0)} "
-        f"WHEN {currency} IN ({_codes_sql(THREE_DECIMAL)}) THEN {_digits_sql(absolute, 3)} "
-        f"ELSE {_digits_sql(absolute, 2)} END"
+        f"CASE WHEN {currency} IN ({_codes_sql(ZERO_DECIMAL)}) THEN {_digits_sql(amount, 0)} "
+        f"WHEN {currency} IN ({_codes_sql(THREE_DECIMAL)}) THEN {_digits_sql(amount, 3)} "
+        f"ELSE {_digits_sql(amount, 2)} END"
     )
     return (
         f"CASE WHEN {amount} < 0 THEN '-' ELSE '' END || "
