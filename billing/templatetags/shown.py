@@ -42,11 +42,11 @@ def second(value) -> str:
 
 
 @functools.cache
-def _history_prefix(script_prefix: str) -> str:
-    """The object history URL up to the record's label (reversed once per script prefix)."""
-    url = reverse("object_history", args=["label", 0])
-    suffix = "label/0/"
-    assert url.endswith(suffix), url  # the label and key are the URL's last two parts
+def _prefix(script_prefix: str, name: str, *sample: str | int) -> str:
+    """The named URL up to its arguments, its last parts (reversed once per script prefix)."""
+    url = reverse(name, args=sample)
+    suffix = "".join(f"{part}/" for part in sample)
+    assert url.endswith(suffix), url
     return url[: -len(suffix)]
 
 
@@ -55,4 +55,16 @@ def history_url(record) -> str:
     """As {% url 'object_history' '<app.model>' record.pk %}: the record's history page."""
     if record is None:
         return ""
-    return f"{_history_prefix(get_script_prefix())}{record._meta.label_lower}/{record.pk}/"
+    return history_url_of(record._meta.label_lower, record.pk)
+
+
+@register.simple_tag
+def history_url_of(label: str, pk: int) -> str:
+    """As {% url 'object_history' label pk %}, for a model's label (`app.model`) and a key."""
+    return f"{_prefix(get_script_prefix(), 'object_history', 'label', 0)}{label}/{int(pk)}/"
+
+
+@register.simple_tag
+def customer_url_of(pk: int) -> str:
+    """As {% url 'customer' pk %}."""
+    return f"{_prefix(get_script_prefix(), 'customer', 0)}{int(pk)}/"

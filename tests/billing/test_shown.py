@@ -9,7 +9,14 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.templatetags.shown import day, history_url, minute, second
+from billing.templatetags.shown import (
+    customer_url_of,
+    day,
+    history_url,
+    history_url_of,
+    minute,
+    second,
+)
 from tests.factories import make_customer, make_invoice
 
 MOMENTS = [
@@ -51,3 +58,26 @@ def test_history_url_is_the_object_history_url():
         "object_history", args=["billing.customer", customer.pk]
     )
     assert history_url(None) == ""
+
+
+def test_the_url_tags_give_what_url_gives():
+    assert history_url_of("billing.payment", 42) == reverse(
+        "object_history", args=["billing.payment", 42]
+    )
+    assert customer_url_of(7) == reverse("customer", args=[7])
+
+
+@pytest.mark.parametrize("prefix", ["/", "/billing-admin/"])
+def test_the_url_tags_follow_the_script_prefix(prefix):
+    from django.urls import get_script_prefix, set_script_prefix
+
+    before = get_script_prefix()
+    set_script_prefix(prefix)
+    try:
+        assert customer_url_of(7) == reverse("customer", args=[7])
+        assert history_url_of("billing.invoice", 3) == reverse(
+            "object_history", args=["billing.invoice", 3]
+        )
+        assert reverse("customer", args=[7]).startswith(prefix)
+    finally:
+        set_script_prefix(before)
