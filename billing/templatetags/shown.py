@@ -5,9 +5,10 @@ them)."""
 
 import datetime as dt
 import functools
+import re
 
 from django import template
-from django.urls import get_script_prefix, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import timezone
 
 register = template.Library()
@@ -42,12 +43,31 @@ def second(value) -> str:
 
 
 @functools.cache
-def _prefix(script_prefix: str, name: str, *sample: str | int) -> str:
-    """The named URL up to its arguments, its last parts (reversed once per script prefix)."""
-    url = reverse(name, args=sample)
+def _prefix(script_prefix: str, name: str, arity: int) -> str | None:
+    """The named URL up to its `arity` arguments, if they are its last parts (reversed once
+    per script prefix); None if they are not."""
+    sample = [9_000_001 + position for position in range(arity)]
+    try:
+        url = reverse(name, args=sample)
+    except NoReverseMatch:  # its arguments are not integers
+        return None
     suffix = "".join(f"{part}/" for part in sample)
-    assert url.endswith(suffix), url
-    return url[: -len(suffix)]
+    return url[: -len(suffix)] if url.endswith(suffix) else None
+
+
+# A model's label (`app_label.model_name`): nothing a URL would quote.
+_LABEL = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\Z")
+
+
+@register.simple_tag
+def url_to(name: str, *args: int) -> str:
+    """As {% url name args %}, for a URL whose arguments, integers, are its last parts: the
+    prefix is reversed once, then joined to the row's keys (a page of rows with a link each
+    would reverse each). Anything else is reversed."""
+    prefix = _prefix(get_script_prefix(), name, len(args))
+    if prefix is None or not all(type(arg) is int for arg in args):
+        return reverse(name, args=args)
+    return prefix + "".join(f"{arg}/" for arg in args)
 
 
 @register.filter
@@ -60,11 +80,8 @@ def history_url(record) -> str:
 
 @register.simple_tag
 def history_url_of(label: str, pk: int) -> str:
-    """As {% url 'object_history' label pk %}, for a model's label (`app.model`) and a key."""
-    return f"{_prefix(get_script_prefix(), 'object_history', 'label', 0)}{label}/{int(pk)}/"
-
-
-@register.simple_tag
-def customer_url_of(pk: int) -> str:
-    """As {% url 'customer' pk %}."""
-    return f"{_prefix(get_script_prefix(), 'customer', 0)}{int(pk)}/"
+    """As {% url 'object_history' label pk %}, for a model's label (`app.model`) and key."""
+    prefix = _prefix(get_script_prefix(), "object_history", 2)
+    if prefix is None or type(pk) is not int or not _LABEL.match(label):
+        return reverse("object_history", args=[label, pk])
+    return f"{prefix}{label}/{pk}/"

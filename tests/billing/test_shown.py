@@ -10,12 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.templatetags.shown import (
-    customer_url_of,
     day,
     history_url,
     history_url_of,
     minute,
     second,
+    url_to,
 )
 from tests.factories import make_customer, make_invoice
 
@@ -64,7 +64,14 @@ def test_the_url_tags_give_what_url_gives():
     assert history_url_of("billing.payment", 42) == reverse(
         "object_history", args=["billing.payment", 42]
     )
-    assert customer_url_of(7) == reverse("customer", args=[7])
+    assert url_to("customer", 7) == reverse("customer", args=[7])
+    assert url_to("approval_approve", 12) == reverse("approval_approve", args=[12])
+    # Arguments that are not the URL's last parts, or not integers, are reversed.
+    assert url_to("action_panel", 7, "refund") == reverse("action_panel", args=[7, "refund"])
+    assert url_to("customer", "7") == reverse("customer", args=["7"])
+    assert history_url_of("Billing.Payment", 3) == reverse(
+        "object_history", args=["Billing.Payment", 3]
+    )
 
 
 @pytest.mark.parametrize("prefix", ["/", "/billing-admin/"])
@@ -74,7 +81,7 @@ def test_the_url_tags_follow_the_script_prefix(prefix):
     before = get_script_prefix()
     set_script_prefix(prefix)
     try:
-        assert customer_url_of(7) == reverse("customer", args=[7])
+        assert url_to("customer", 7) == reverse("customer", args=[7])
         assert history_url_of("billing.invoice", 3) == reverse(
             "object_history", args=["billing.invoice", 3]
         )
