@@ -6,7 +6,7 @@ import zoneinfo
 import pytest
 from django.template import engines
 from django.test import override_settings
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from billing.templatetags.shown import (
@@ -69,6 +69,8 @@ def test_the_url_tags_give_what_url_gives():
     # Arguments that are not the URL's last parts, or not integers, are reversed.
     assert url_to("action_panel", 7, "refund") == reverse("action_panel", args=[7, "refund"])
     assert url_to("customer", "7") == reverse("customer", args=["7"])
+    with pytest.raises(NoReverseMatch):  # as {% url %}: no customer URL for a negative key
+        url_to("customer", -7)
     assert history_url_of("Billing.Payment", 3) == reverse(
         "object_history", args=["Billing.Payment", 3]
     )
