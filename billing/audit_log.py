@@ -646,6 +646,13 @@ def _written_csv(filters: AuditFilters, *, chunk: int = EXPORT_CHUNK) -> Iterato
 
 # How many bytes of rows go to the response at once (COPY gives them a row at a time).
 COPY_BLOCK = 256 * 1024
+# Memory for each sort of the export's statement, in each process that runs it: a month of
+# history at a million customers (a million rows) sorts its two biggest tables in about 120 MB
+# a process. With 64 MB they spilled to temporary files and the export took a tenth longer
+# (measured on the benchmark's dataset: 9.4 to 12.0 s against 8.2 to 9.1). Every branch's
+# sort is held until the merge ends, so an export may hold about a gigabyte of the database
+# server's memory while it runs; a bigger one spills, and is slower, never wrong.
+EXPORT_WORK_MEM = "192MB"
 
 
 def _copied_csv(filters: AuditFilters) -> Iterator[str]:
@@ -656,10 +663,10 @@ def _copied_csv(filters: AuditFilters) -> Iterator[str]:
     with transaction.atomic():
         with connection.cursor() as cursor:
             # No JIT (a second of compiling before the first row); ISO dates for `::text`;
-            # room for each worker's share of the sort.
+            # room for each process's share of each sort.
             cursor.execute("SET LOCAL jit = off")
             cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute(f"SET LOCAL work_mem = '{EXPORT_WORK_MEM}'")
         with (
             connection.connection.cursor() as raw,  # psycopg's own: Django's has no COPY
             raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy,
