@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import get_template
@@ -214,7 +214,7 @@ def _render_customer(customer_id: int, view: CustomerView) -> page_cache.Rendere
         "subscriptions": _subscriptions(customer=customer.pk),
         "entitlements": shown_entitlements,
         "invoices": SectionPage(_invoices, customer, view.page("invoices")),
-        "payments": SectionPage(_payments, customer, view.page("payments")),
+        "payments": PaymentsPage(_payments, customer, view.page("payments")),
         "balance_transactions": SectionPage(_ledger, customer, view.page("balance")),
         "tickets": tickets,
         "notes": _notes(customer=customer.pk),
@@ -293,11 +293,19 @@ _invoices = CompiledOnce(
     customer=int,
 )
 _payments = CompiledOnce(
-    lambda page, *, customer: (
-        Payment.objects.filter(customer=customer)
-        .latest_with_refundable(SECTION_ROWS + 1, offset=_rows_of(page).start)
-        .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("-created")))
+    lambda page, *, customer: Payment.objects.filter(customer=customer).latest_with_refundable(
+        SECTION_ROWS + 1, offset=_rows_of(page).start
     ),
+    customer=int,
+)
+# The refunds of the same page of payments, by the same page of keys: a prefetch would compile
+# its query of the page's ids anew on every view.
+_page_refunds = CompiledOnce(
+    lambda page, *, customer: Refund.objects.filter(
+        payment__in=Payment.objects.filter(customer=customer).page_keys(
+            SECTION_ROWS + 1, offset=_rows_of(page).start
+        )
+    ).order_by("-created", "-id"),
     customer=int,
 )
 _ledger = CompiledOnce(
@@ -340,6 +348,21 @@ class SectionPage:
     @property
     def previous_number(self) -> int:
         return self.number - 1
+
+
+class PaymentsPage(SectionPage):
+    """A page of payments, each with its refunds, newest first (`payment.page_refunds`)."""
+
+    def _read(self) -> list:
+        if self._rows is not None:
+            return self._rows
+        payments = super()._read()
+        refunds: dict[int, list[Refund]] = {}
+        for refund in _page_refunds(self.number, customer=self._customer.pk):
+            refunds.setdefault(refund.payment_id, []).append(refund)
+        for payment in payments:
+            payment.page_refunds = refunds.get(payment.pk, [])
+        return payments
 
 
 class PanelUrls(dict):

@@ -195,6 +195,46 @@ def test_long_sections_of_the_customer_page_come_in_pages_of_20(client, support_
     assert "payments_page=1" in html
 
 
+def test_each_payments_refunds_show_under_it_on_its_own_page_newest_first(client, support_user):
+    customer = make_customer()
+    payments = [make_payment(customer, amount=10_000) for _ in range(22)]
+    newest_first = sorted(payments, key=lambda p: (p.created, p.pk), reverse=True)
+    on_first, on_second = newest_first[3], newest_first[21]
+    other_customer_payment = make_payment(make_customer(), amount=10_000)
+    now = timezone.now()
+    with audited(actor=None, reason="test"):
+        for payment, ref, amount, minutes in [
+            (on_first, "re_first_older", 100, 10),
+            (on_first, "re_first_newer", 200, 5),
+            (on_second, "re_second", 300, 1),
+            (other_customer_payment, "re_not_theirs", 400, 1),
+        ]:
+            Refund.objects.create(
+                payment=payment,
+                stripe_refund_id=ref,
+                amount=amount,
+                currency="usd",
+                status="succeeded",
+                created=now - timezone.timedelta(minutes=minutes),
+            )
+    client.force_login(support_user)
+
+    first = client.get(f"/customers/{customer.pk}/")
+    second = client.get(f"/customers/{customer.pk}/", {"partial": "payments", "payments_page": 2})
+
+    shown = {p.pk: [r.stripe_refund_id for r in p.page_refunds] for p in first.context["payments"]}
+    assert shown[on_first.pk] == ["re_first_newer", "re_first_older"]
+    assert all(refunds == [] for pk, refunds in shown.items() if pk != on_first.pk)
+    [(pk, refunds)] = [(p.pk, p.page_refunds) for p in second.context["payments"] if p.page_refunds]
+    assert (pk, [r.stripe_refund_id for r in refunds]) == (on_second.pk, ["re_second"])
+    first_html, second_html = first.content.decode(), second.content.decode()
+    assert first_html.index(f'id="payment-{on_first.pk}"') < first_html.index("re_first_newer")
+    assert first_html.index("re_first_newer") < first_html.index("re_first_older")
+    assert "re_second" not in first_html
+    assert "re_second" in second_html
+    assert "re_not_theirs" not in first_html + second_html
+
+
 def test_an_unknown_customer_is_a_404(client, support_user):
     client.force_login(support_user)
 
