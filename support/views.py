@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 from dataclasses import dataclass
 from typing import cast
@@ -298,15 +299,17 @@ _payments = CompiledOnce(
     ),
     customer=int,
 )
-# The refunds of the same page of payments, by the same page of keys: a prefetch would compile
+# The refunds of a page of payments: those of the customer's payments made from the page's
+# oldest to its newest, which holds every payment on the page (and, at a moment the page's
+# first or last shares, maybe one off it, whose refunds go unused). A prefetch would compile
 # its query of the page's ids anew on every view.
-_page_refunds = CompiledOnce(
-    lambda page, *, customer: Refund.objects.filter(
-        payment__in=Payment.objects.filter(customer=customer).page_keys(
-            SECTION_ROWS + 1, offset=_rows_of(page).start
-        )
+_refunds_made_between = CompiledOnce(
+    lambda *, customer, oldest, newest: Refund.objects.filter(
+        payment__customer=customer, payment__created__gte=oldest, payment__created__lte=newest
     ).order_by("-created", "-id"),
     customer=int,
+    oldest=dt.datetime,
+    newest=dt.datetime,
 )
 _ledger = CompiledOnce(
     lambda page, *, customer: (
@@ -357,9 +360,14 @@ class PaymentsPage(SectionPage):
         if self._rows is not None:
             return self._rows
         payments = super()._read()
+        shown = payments[:SECTION_ROWS]
         refunds: dict[int, list[Refund]] = {}
-        for refund in _page_refunds(self.number, customer=self._customer.pk):
-            refunds.setdefault(refund.payment_id, []).append(refund)
+        if shown:
+            made = _refunds_made_between(
+                customer=self._customer.pk, oldest=shown[-1].created, newest=shown[0].created
+            )
+            for refund in made:
+                refunds.setdefault(refund.payment_id, []).append(refund)
         for payment in payments:
             payment.page_refunds = refunds.get(payment.pk, [])
         return payments

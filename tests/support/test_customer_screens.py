@@ -235,6 +235,32 @@ def test_each_payments_refunds_show_under_it_on_its_own_page_newest_first(client
     assert "re_not_theirs" not in first_html + second_html
 
 
+def test_a_refund_shows_only_under_its_payment_when_payments_share_a_moment(client, support_user):
+    customer = make_customer()
+    payments = [make_payment(customer, amount=10_000) for _ in range(22)]
+    moment = timezone.now() - timezone.timedelta(days=1)
+    with audited(actor=None, reason="test"):
+        for payment in payments:  # one moment for all: the page is cut by id
+            payment.created = moment
+            payment.save()
+        Refund.objects.create(
+            payment=payments[0],  # the lowest id: the second page's
+            stripe_refund_id="re_on_the_second_page",
+            amount=100,
+            currency="usd",
+            status="succeeded",
+            created=timezone.now(),
+        )
+    client.force_login(support_user)
+
+    first = client.get(f"/customers/{customer.pk}/")
+    second = client.get(f"/customers/{customer.pk}/", {"partial": "payments", "payments_page": 2})
+
+    assert payments[0].pk not in [p.pk for p in first.context["payments"]]
+    assert "re_on_the_second_page" not in first.content.decode()
+    assert "re_on_the_second_page" in second.content.decode()
+
+
 def test_an_unknown_customer_is_a_404(client, support_user):
     client.force_login(support_user)
 
