@@ -64,7 +64,7 @@ def url_to(name: str, *args: int) -> str:
     """As {% url name args %}, for a URL whose arguments, keys, are its last parts: the
     prefix is reversed once, then joined to the row's keys (a page of rows with a link each
     would reverse each). Anything else is reversed."""
-    prefix = _prefix(get_script_prefix(), name, len(args))
+    prefix = _prefix(get_script_prefix(), name, len(args)) if args else None
     if prefix is None or not all(type(arg) is int and arg >= 0 for arg in args):
         return reverse(name, args=args)
     return prefix + "".join(f"{arg}/" for arg in args)
@@ -82,6 +82,7 @@ def history_url(record) -> str:
 def history_url_of(label: str, pk: int) -> str:
     """As {% url 'object_history' label pk %}, for a model's label (`app.model`) and key."""
     prefix = _prefix(get_script_prefix(), "object_history", 2)
-    if prefix is None or type(pk) is not int or pk < 0 or not _LABEL.match(label):
+    plain = type(pk) is int and pk >= 0 and isinstance(label, str) and _LABEL.match(label)
+    if prefix is None or not plain:
         return reverse("object_history", args=[label, pk])
     return f"{prefix}{label}/{pk}/"

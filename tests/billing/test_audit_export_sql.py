@@ -247,3 +247,25 @@ def test_each_kind_of_record_the_history_names_has_a_name_written_by_the_databas
     assert named <= set(diffs.NAME_SQL)
     assert Customer._meta.label_lower in named
     assert Ticket._meta.label_lower in named
+
+
+def test_the_database_shows_a_choice_as_its_label_whatever_the_kind_of_column():
+    from django.db import models
+
+    from billing.diffs import _choice_sql
+
+    integer = models.IntegerField(choices=[(1, "One"), (-2, "Minus two"), (2**40, "Big")])
+    amounts = [(1, ""), (-2, ""), (2**40, ""), (7, "")]
+    assert sql_values(_choice_sql("a", integer), amounts) == ["One", "Minus two", "Big", "7"]
+    text = models.CharField(choices=[("usd", "USD"), ("it's", "100% 'quoted'")])
+    assert sql_values(_choice_sql("c", text), [(0, "usd"), (0, "it's"), (0, "x"), (0, "")]) == [
+        "USD",
+        "100% 'quoted'",
+        "x",
+        "—",
+    ]
+    # Keys that are not the column's own kind are compared as values: 1.00 is the choice 1.
+    decimal = models.DecimalField(max_digits=5, decimal_places=2, choices=[(1, "One")])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_choice_sql('v', decimal)} FROM (SELECT 1.00::numeric AS v) t")
+        assert cursor.fetchone() == ("One",)

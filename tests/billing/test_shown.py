@@ -71,6 +71,8 @@ def test_the_url_tags_give_what_url_gives():
     assert url_to("customer", "7") == reverse("customer", args=["7"])
     with pytest.raises(NoReverseMatch):  # as {% url %}: no customer URL for a negative key
         url_to("customer", -7)
+    assert url_to("approvals") == reverse("approvals")  # no arguments: no prefix to join
+    assert history_url_of(None, 3) == reverse("object_history", args=[None, 3])
     assert history_url_of("Billing.Payment", 3) == reverse(
         "object_history", args=["Billing.Payment", 3]
     )
