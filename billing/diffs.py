@@ -577,15 +577,12 @@ def _choice_sql(value: str, f: models.Field) -> str:
     sorted keys): a CASE would compare a currency with up to 135 codes in turn, a tenth of the
     audit export's time. Other choices (of another kind of column, or keys of another type
     than the column's) are compared in turn."""
-    empty = f"{value} IS NULL" + (
-        f" OR {value} = ''" if isinstance(f, models.CharField | models.TextField) else ""
-    )
+    text = isinstance(f, models.CharField | models.TextField)
+    empty = f"{value} IS NULL" + (f" OR {value} = ''" if text else "")
     choices = _choices(f)
     # The key is the column's text: a text column's value, an integer column's digits.
-    text = isinstance(f, models.CharField | models.TextField)
-    integer = isinstance(f, models.IntegerField)
     if (text and all(type(c) is str for c in choices)) or (
-        integer and all(type(c) is int for c in choices)
+        isinstance(f, models.IntegerField) and all(type(c) is int for c in choices)
     ):
         labels = json.dumps({str(choice): label for choice, label in choices.items()})
         shown = f"{sql_literal(labels)}::jsonb ->> ({value})::text"
